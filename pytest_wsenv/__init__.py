@@ -1,0 +1,7 @@
+"""Run each uv workspace member's tests in its own exact, cached environment."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0.dev0"
