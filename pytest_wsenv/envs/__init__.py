@@ -1,0 +1,1 @@
+"""Cached, exact, isolated environments per member/extras/groups/Python."""
