@@ -1,0 +1,1 @@
+"""Test support: tiny wheels, an in-tree build backend, workspace factories."""
