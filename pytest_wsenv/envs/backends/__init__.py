@@ -1,0 +1,1 @@
+"""Installers that create a virtual environment and install exactly a plan into it."""

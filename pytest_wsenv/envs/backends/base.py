@@ -1,0 +1,78 @@
+"""What every backend offers, and the plain data it is given.
+
+CONTRACT (the environment engine codes against this; backends implement it).
+A backend knows nothing about workspaces, locks or caching: it gets an interpreter, a
+directory and an :class:`InstallPlan`, and either succeeds or raises
+:class:`~pytest_wsenv.errors.EnvBuildError` with the tail of its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from ..interpreters import Interpreter
+
+__all__ = ["Backend", "BackendName", "IndexSettings", "InstallPlan", "Log"]
+
+BackendName = Literal["uv", "pip"]
+
+#: Progress/diagnostic sink: one line of text at a time (shown with -v).
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSettings:
+    """Where packages come from: the workspace's ``[tool.uv]`` index settings."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstallPlan:
+    """Exactly what to install, without dependency resolution (``--no-deps``).
+
+    ``requirements`` are requirement-file lines for third-party pins: ``name==version``
+    (optionally followed by ``--hash=sha256:...`` options), a local wheel/sdist path, or
+    ``name @ url``. ``editables`` are project directories installed editable (workspace
+    members). ``require_hashes`` is true when every requirement line carries hashes.
+    """
+
+    requirements: tuple[str, ...] = ()
+    editables: tuple[Path, ...] = ()
+    index: IndexSettings = field(default_factory=IndexSettings)
+    require_hashes: bool = False
+
+    def __len__(self) -> int:
+        return len(self.requirements) + len(self.editables)
+
+
+class Backend(Protocol):
+    """One installer (uv or pip+virtualenv)."""
+
+    name: BackendName
+
+    def version(self) -> str:
+        """The installer's version (part of every env key)."""
+        ...
+
+    def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
+        """Create an empty virtual environment at ``dest``; return its python executable."""
+        ...
+
+    def install(self, python: Path, plan: InstallPlan, log: Log) -> None:
+        """Install ``plan`` into the environment of ``python`` without resolving deps."""
+        ...
+
+    def resolve(
+        self, interpreter: Interpreter, requirements: tuple[str, ...], index: IndexSettings
+    ) -> tuple[str, ...]:
+        """Resolve ``requirements`` (with dependencies) for ``interpreter`` into exact
+        ``name==version`` pins, without installing (used without a lock and for layers)."""
+        ...
