@@ -1,15 +1,157 @@
-"""pytest entry point (``pytest11``): options and hook registration only.
+"""pytest entry point (``pytest11``): options, ini keys and hook registration only.
 
-With no ``--ws-*`` option and no ``wsenv_*`` ini setting in use this module does
-nothing beyond adding its options.
+With no ``--ws-*`` selection option and no ``wsenv_isolated``/``wsenv_packages`` ini
+setting, :func:`pytest_configure` returns at once: nothing is imported, discovered or
+registered, and the session is an ordinary pytest session.
 """
 
 from __future__ import annotations
 
 import pytest
 
-__all__ = ["pytest_addoption"]
+__all__ = ["pytest_addoption", "pytest_configure"]
+
+#: (option dest, ini name) pairs whose use turns isolation on.
+_ACTIVATING = (
+    ("ws_isolated", "wsenv_isolated"),
+    ("ws_package", "wsenv_packages"),
+    ("ws_extra", "wsenv_extras"),
+    ("ws_all_extras", "wsenv_all_extras"),
+    ("ws_group", "wsenv_groups"),
+    ("ws_no_default_groups", "wsenv_no_default_groups"),
+    ("ws_python", "wsenv_pythons"),
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("wsenv", "isolated uv workspace member environments (pytest-wsenv)")
+    group = parser.getgroup("wsenv", "isolated uv workspace member environments (pytest-wsenv)")
+
+    def flag(name: str, ini: str, help: str) -> None:
+        group.addoption(
+            name, action="store_true", default=False, dest=ini.replace("wsenv_", "ws_"), help=help
+        )
+        parser.addini(ini, f"{help} (same as {name})", type="bool", default=False)
+
+    def many(name: str, ini: str, metavar: str, help: str) -> None:
+        group.addoption(
+            name,
+            action="append",
+            default=[],
+            metavar=metavar,
+            dest="ws_" + name.removeprefix("--ws-").replace("-", "_"),
+            help=help,
+        )
+        parser.addini(ini, f"{help} (same as {name}, one per line)", type="linelist")
+
+    flag(
+        "--ws-isolated",
+        "wsenv_isolated",
+        "Run the tests of every selected workspace member in its own isolated environment",
+    )
+    many(
+        "--ws-package",
+        "wsenv_packages",
+        "NAME",
+        "Run only this workspace member's tests (repeatable); implies --ws-isolated",
+    )
+    many(
+        "--ws-extra",
+        "wsenv_extras",
+        "NAME",
+        "Install this extra into each selected member that defines it (repeatable)",
+    )
+    flag("--ws-all-extras", "wsenv_all_extras", "Install every extra of each selected member")
+    many(
+        "--ws-group",
+        "wsenv_groups",
+        "NAME",
+        "Install this dependency group into each member environment (repeatable)",
+    )
+    flag(
+        "--ws-no-default-groups",
+        "wsenv_no_default_groups",
+        "Do not install the members' default dependency groups",
+    )
+    many(
+        "--ws-python",
+        "wsenv_pythons",
+        "VERSION",
+        "Run every selected member on this interpreter: X.Y or a path (repeatable)",
+    )
+    group.addoption(
+        "--ws-backend",
+        choices=("auto", "uv", "pip"),
+        default=None,
+        dest="ws_backend",
+        help="Installer for member environments (default: auto = uv when found)",
+    )
+    parser.addini(
+        "wsenv_backend", "Installer for member environments: auto, uv or pip", default="auto"
+    )
+    group.addoption(
+        "--ws-cache-dir",
+        default=None,
+        metavar="DIR",
+        dest="ws_cache_dir",
+        help="Where environments are cached (default: <workspace root>/.wsenv; "
+        "also PYTEST_WSENV_CACHE_DIR)",
+    )
+    parser.addini("wsenv_cache_dir", "Where environments are cached", type="paths")
+    flag(
+        "--ws-offline",
+        "wsenv_offline",
+        "Build environments only from local caches and find-links, never the network",
+    )
+    group.addoption(
+        "--ws-rebuild",
+        action="store_true",
+        default=False,
+        dest="ws_rebuild",
+        help="Rebuild every environment this run uses, even when it is current",
+    )
+    many(
+        "--ws-with",
+        "wsenv_with",
+        "REQ",
+        "Add this requirement in a layer after the member's packages, like `uv run --with`",
+    )
+    parser.addini(
+        "wsenv_with_requirements",
+        "Requirements files for the --ws-with layer; {member_dir} is expanded",
+        type="linelist",
+    )
+    flag(
+        "--ws-strict-runner",
+        "wsenv_strict_runner",
+        "Fail instead of adding pytest from outside the lock when a member lacks it",
+    )
+    many(
+        "--ws-no-install-package",
+        "wsenv_no_install_packages",
+        "NAME",
+        "Leave this locked package out of every environment, like uv's --no-install-package",
+    )
+    parser.addini(
+        "wsenv_test_group",
+        "Dependency group that supplies pytest when a member's own groups do not",
+        default="dev",
+    )
+    parser.addini(
+        "wsenv_max_restarts",
+        "How often a member's crashed child is restarted before its remaining "
+        "tests are reported as not run",
+        default="3",
+    )
+
+
+def _active(config: pytest.Config) -> bool:
+    return any(config.getoption(dest) or config.getini(ini) for dest, ini in _ACTIVATING)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config) or hasattr(config, "workerinput"):
+        return
+    from .isolation import install
+
+    install(config)
