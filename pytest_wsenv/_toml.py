@@ -16,9 +16,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = ["load_toml", "loads_toml"]
 
 
-def loads_toml(
-    text: str, *, path: Path, error: type[WsenvError] = ConfigError
-) -> dict[str, Any]:
+def loads_toml(text: str, *, path: Path, error: type[WsenvError] = ConfigError) -> dict[str, Any]:
     """Parse ``text`` read from ``path``; a syntax error becomes ``error`` naming the line."""
     try:
         return tomllib.loads(text)

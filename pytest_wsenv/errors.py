@@ -61,9 +61,7 @@ class InterpreterNotFoundError(WsenvError, LookupError):
 class EnvBuildError(WsenvError, RuntimeError):
     """Creating or installing an isolated environment failed."""
 
-    def __init__(
-        self, message: str, *, path: Path | str | None = None, log_tail: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, path: Path | str | None = None, log_tail: str = "") -> None:
         super().__init__(message, path=path)
         self.log_tail = log_tail
 

@@ -82,4 +82,3 @@ class MarkerEnv:
         env["platform_python_implementation"] = "CPython"
         env["implementation_version"] = full
         return cls.from_dict(env)
-
