@@ -1,16 +1,77 @@
 """Find CPython interpreters: PATH, pyenv, ``uv python find``, virtualenv discovery.
 
-CONTRACT (implemented by the environment work item; other modules rely on exactly this).
+Facts about an interpreter (implementation, version, ABI, platform, PEP 508 marker
+environment) cost one subprocess to learn. They are memoized in-process and, when a
+cache directory is given, on disk keyed by the executable's path, size and mtime, so
+later sessions start no interpreter at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..errors import InterpreterNotFoundError
 from ..target import MarkerEnv
 
 __all__ = ["Interpreter", "find_interpreter", "marker_env_for"]
+
+#: Bumped whenever the facts script or the cached record changes shape.
+_FACTS_FORMAT = 1
+
+#: Run in the candidate interpreter (``-I -S``): stdlib only, Python 2.7-compatible syntax
+#: is not needed (we support CPython >= 3.8 as targets), prints one JSON object.
+_FACTS_SCRIPT = r"""
+import json, os, platform, sys, sysconfig
+def fmt(info):
+    v = "%d.%d.%d" % (info.major, info.minor, info.micro)
+    if info.releaselevel != "final":
+        v += info.releaselevel[0] + str(info.serial)
+    return v
+impl = sys.implementation.name
+if impl == "cpython":
+    abi = "cp%d%d" % sys.version_info[:2]
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        abi += "t"
+    if sysconfig.get_config_var("Py_DEBUG"):
+        abi += "d"
+else:
+    abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
+markers = {
+    "implementation_name": impl,
+    "implementation_version": fmt(sys.implementation.version),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}
+print(json.dumps({
+    "executable": sys.executable,
+    "implementation": impl,
+    "version": platform.python_version(),
+    "abi": abi,
+    "platform": sysconfig.get_platform(),
+    "markers": markers,
+}))
+"""
+
+_VERSION_RE = re.compile(r"^(?:c?python|py)?(\d+)\.(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +91,385 @@ class Interpreter:
         return ".".join(self.version.split(".")[:2])
 
 
-def find_interpreter(request: str | None) -> Interpreter:
+def find_interpreter(request: str | None, *, cache_dir: Path | None = None) -> Interpreter:
     """``None`` = the running interpreter; ``"3.12"``/``"3.12.1"`` = that CPython found on
     PATH (``python3.12``), in pyenv, via ``uv python find``, via virtualenv's discovery;
-    a path = that executable. InterpreterNotFoundError lists every place it looked."""
-    raise NotImplementedError
+    a path = that executable. InterpreterNotFoundError lists every place it looked.
+
+    ``cache_dir`` (optional): where interpreter facts are cached on disk between sessions
+    (a ``interpreters/`` folder is made inside it).
+    """
+    key = _search_key(request)
+    with _MEMO_LOCK:
+        found = _FOUND.get(key)
+    if isinstance(found, Interpreter) and found.executable.exists():
+        return found
+    if isinstance(found, InterpreterNotFoundError):
+        raise found
+    try:
+        result = _find(request, cache_dir)
+    except InterpreterNotFoundError as exc:
+        if request is not None and _VERSION_RE.match(request.strip()):
+            with _MEMO_LOCK:
+                _FOUND[key] = exc
+        raise
+    with _MEMO_LOCK:
+        _FOUND[key] = result
+    return result
 
 
-def marker_env_for(request: str | None) -> MarkerEnv:
+def marker_env_for(request: str | None, *, cache_dir: Path | None = None) -> MarkerEnv:
     """Marker environment for ``request``: the real interpreter's when one is found, else
     (for a bare ``X.Y[.Z]`` version only) :meth:`MarkerEnv.for_version` on this platform."""
-    raise NotImplementedError
+    try:
+        return find_interpreter(request, cache_dir=cache_dir).marker_env
+    except InterpreterNotFoundError:
+        match = _VERSION_RE.match(request.strip()) if request is not None else None
+        if match is None:
+            raise
+        version = ".".join(g for g in match.groups() if g is not None)
+        return MarkerEnv.for_version(version)
+
+
+# -- search -------------------------------------------------------------------------------
+
+_MEMO_LOCK = threading.Lock()
+#: (request, PATH, PYENV_ROOT, HOME) -> the answer found earlier in this process
+_FOUND: dict[tuple[str | None, ...], Interpreter | InterpreterNotFoundError] = {}
+#: (realpath, size, mtime_ns) -> facts learned earlier in this process
+_FACTS: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+def _search_key(request: str | None) -> tuple[str | None, ...]:
+    env = os.environ
+    return (request, env.get("PATH"), env.get("PYENV_ROOT"), env.get("HOME"), os.getcwd())
+
+
+def _find(request: str | None, cache_dir: Path | None) -> Interpreter:
+    if request is None:
+        return _interpreter(Path(sys.executable), cache_dir, trust_running=True)
+    text = request.strip()
+    match = _VERSION_RE.match(text)
+    if match is None:
+        return _from_path(text, cache_dir)
+    major, minor, micro = match.groups()
+    return _from_version(
+        text, (int(major), int(minor), None if micro is None else int(micro)), cache_dir
+    )
+
+
+def _from_path(text: str, cache_dir: Path | None) -> Interpreter:
+    path = Path(text).expanduser()
+    if not path.is_absolute() and os.sep not in text and (os.altsep or os.sep) not in text:
+        on_path = shutil.which(text)
+        if on_path is None:
+            raise InterpreterNotFoundError(
+                f"interpreter {text!r} is neither a version (like 3.12) nor an existing path, "
+                f"and no {text!r} is on PATH; pass X.Y[.Z] or the path of a python executable"
+            )
+        path = Path(on_path)
+    path = Path(os.path.abspath(path))
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise InterpreterNotFoundError(
+            f"interpreter {str(path)!r} does not exist or is not executable; "
+            "pass X.Y[.Z] or the path of a python executable"
+        )
+    shim = _is_pyenv_shim(path)
+    if shim:
+        versioned = re.match(r"^python(\d+)\.(\d+)$", path.name)
+        if versioned is not None:  # bypass the shim: the newest pyenv pythonX.Y
+            want = (int(versioned.group(1)), int(versioned.group(2)), None)
+            real = _in_pyenv(path.parent.parent, path.name, want)
+            if real:
+                path, shim = real[0], False
+    try:
+        return _interpreter(path, cache_dir, shim=shim)
+    except _QueryError as exc:
+        raise InterpreterNotFoundError(
+            f"interpreter {str(path)!r} did not report its facts: {exc}"
+        ) from exc
+
+
+def _from_version(
+    text: str, want: tuple[int, int, int | None], cache_dir: Path | None
+) -> Interpreter:
+    looked: list[str] = []
+    for place, candidates in _places(want, cache_dir):
+        tried: list[str] = []
+        for candidate in candidates:
+            try:
+                interp = _interpreter(candidate, cache_dir)
+            except _QueryError as exc:
+                tried.append(f"{candidate} (failed: {exc})")
+                continue
+            if _matches(interp, want):
+                return interp
+            tried.append(f"{candidate} (is {interp.implementation} {interp.version})")
+        looked.append(f"{place}: {', '.join(tried) if tried else 'nothing found'}")
+    wanted = ".".join(str(p) for p in want if p is not None)
+    raise InterpreterNotFoundError(
+        f"no CPython {wanted} found for --python {text!r}; looked at "
+        + "; ".join(looked)
+        + f". Install it (for example `uv python install {wanted}` or `pyenv install "
+        f"{wanted}`) or pass the path of its python executable"
+    )
+
+
+def _matches(interp: Interpreter, want: tuple[int, int, int | None]) -> bool:
+    if interp.implementation != "cpython":
+        return False
+    parts = re.findall(r"\d+", interp.version)[:3]
+    have = tuple(int(p) for p in parts)
+    if have[:2] != want[:2]:
+        return False
+    return want[2] is None or (len(have) > 2 and have[2] == want[2])
+
+
+def _places(
+    want: tuple[int, int, int | None], cache_dir: Path | None
+) -> Iterator[tuple[str, list[Path]]]:
+    """Each place to look, lazily (later places cost subprocesses)."""
+    short = f"{want[0]}.{want[1]}"
+    name = f"python{short}"
+    running = sys.version_info[:3]
+    if sys.implementation.name == "cpython" and running[:2] == want[:2]:
+        yield "the running interpreter", [Path(sys.executable)]
+    yield f"PATH ({name})", list(_on_path(name))
+    root = _pyenv_root()
+    yield f"pyenv ({root / 'versions' / '*' / 'bin' / name})", _in_pyenv(root, name, want)
+    yield f"`uv python find {short}`", list(_uv_find(want))
+    yield "virtualenv discovery", list(_virtualenv_find(want))
+
+
+def _on_path(name: str) -> Iterator[Path]:
+    seen: set[str] = set()
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not entry:
+            continue
+        candidate = Path(entry) / name
+        if not candidate.is_file() or not os.access(candidate, os.X_OK):
+            continue
+        if _is_pyenv_shim(candidate):
+            continue  # a bash script costing ~30 ms per start; pyenv is searched directly
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        yield Path(os.path.abspath(candidate))
+
+
+def _pyenv_root() -> Path:
+    env = os.environ.get("PYENV_ROOT")
+    return Path(env) if env else Path.home() / ".pyenv"
+
+
+def _is_pyenv_shim(path: Path) -> bool:
+    if path.parent.name != "shims":
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"pyenv" in head
+
+
+def _in_pyenv(root: Path, name: str, want: tuple[int, int, int | None]) -> list[Path]:
+    versions = root / "versions"
+    found: list[tuple[tuple[int, ...], Path]] = []
+    with contextlib.suppress(OSError):
+        for entry in versions.iterdir():
+            digits = re.match(r"^(\d+)\.(\d+)\.(\d+)$", entry.name)
+            if digits is None:
+                continue  # "3.12-dev", "pypy3.10-7.3", "miniconda": not a plain CPython
+            parsed = tuple(int(g) for g in digits.groups())
+            if parsed[:2] != want[:2] or (want[2] is not None and parsed[2] != want[2]):
+                continue
+            exe = entry / "bin" / name
+            if exe.is_file() and os.access(exe, os.X_OK):
+                found.append((parsed, exe))
+    return [exe for _, exe in sorted(found, reverse=True)]  # newest patch first
+
+
+def _uv_binary() -> str | None:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
+
+
+def _uv_find(want: tuple[int, int, int | None]) -> Iterator[Path]:
+    uv = _uv_binary()
+    if uv is None:
+        return
+    version = ".".join(str(p) for p in want if p is not None)
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    try:
+        proc = subprocess.run(
+            [uv, "python", "find", "--no-project", f"cpython@{version}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    out = proc.stdout.strip()
+    if proc.returncode == 0 and out:
+        yield Path(out.splitlines()[-1])
+
+
+def _virtualenv_find(want: tuple[int, int, int | None]) -> Iterator[Path]:
+    try:
+        from virtualenv.discovery.builtin import get_interpreter
+    except ImportError:
+        return
+    version = ".".join(str(p) for p in want if p is not None)
+    try:
+        info = get_interpreter(f"cpython{version}", [], env=dict(os.environ))
+    except Exception:  # third-party discovery: any failure just means "not found here"
+        return
+    executable = getattr(info, "executable", None) if info is not None else None
+    if executable:
+        yield Path(str(executable))
+
+
+# -- facts --------------------------------------------------------------------------------
+
+
+class _QueryError(Exception):
+    pass
+
+
+def _interpreter(
+    path: Path, cache_dir: Path | None, *, trust_running: bool = False, shim: bool = False
+) -> Interpreter:
+    """Facts of ``path`` from the memo, the disk cache, or one subprocess."""
+    if trust_running:
+        facts = _running_facts()
+    else:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise _QueryError(str(exc)) from exc
+        memo_key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        cached: dict[str, Any] | None
+        with _MEMO_LOCK:
+            cached = None if shim else _FACTS.get(memo_key)
+        if cached is None and cache_dir is not None and not shim:
+            cached = _read_disk(cache_dir, path, memo_key)
+        if cached is None:
+            cached = _query(path)
+            if not shim and cache_dir is not None:
+                _write_disk(cache_dir, path, memo_key, cached)
+        if not shim:
+            with _MEMO_LOCK:
+                _FACTS[memo_key] = cached
+        facts = cached
+    executable = Path(facts["executable"]) if shim else path
+    return Interpreter(
+        executable=Path(os.path.abspath(executable)),
+        implementation=str(facts["implementation"]),
+        version=str(facts["version"]),
+        abi=str(facts["abi"]),
+        platform=str(facts["platform"]),
+        marker_env=MarkerEnv.from_dict({str(k): str(v) for k, v in facts["markers"].items()}),
+    )
+
+
+def _running_facts() -> dict[str, Any]:
+    import platform
+    import sysconfig
+
+    impl = sys.implementation.name
+    if impl == "cpython":
+        abi = "cp{}{}".format(*sys.version_info[:2])
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            abi += "t"
+        if sysconfig.get_config_var("Py_DEBUG"):
+            abi += "d"
+    else:
+        abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
+    return {
+        "executable": sys.executable,
+        "implementation": impl,
+        "version": platform.python_version(),
+        "abi": abi,
+        "platform": sysconfig.get_platform(),
+        "markers": MarkerEnv.current().as_dict(),
+    }
+
+
+def _query(path: Path) -> dict[str, Any]:
+    try:
+        proc = subprocess.run(
+            [str(path), "-I", "-S", "-c", _FACTS_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise _QueryError(str(exc)) from exc
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise _QueryError(f"exit {proc.returncode}: {tail}")
+    try:
+        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as exc:
+        raise _QueryError("unreadable answer") from exc
+    if not _valid_facts(facts):
+        raise _QueryError("incomplete answer")
+    return dict(facts)
+
+
+def _valid_facts(facts: object) -> bool:
+    if not isinstance(facts, dict):
+        return False
+    names = ("executable", "implementation", "version", "abi", "platform")
+    return all(isinstance(facts.get(n), str) for n in names) and isinstance(
+        facts.get("markers"), dict
+    )
+
+
+def _disk_path(cache_dir: Path, path: Path) -> Path:
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(path))).hexdigest()[:24]
+    return cache_dir / "interpreters" / f"{digest}.json"
+
+
+def _read_disk(
+    cache_dir: Path, path: Path, memo_key: tuple[str, int, int]
+) -> dict[str, Any] | None:
+    try:
+        record = json.loads(_disk_path(cache_dir, path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != _FACTS_FORMAT:
+        return None
+    if record.get("key") != [*memo_key] or not _valid_facts(record.get("facts")):
+        return None
+    facts: dict[str, Any] = record["facts"]
+    return facts
+
+
+def _write_disk(
+    cache_dir: Path, path: Path, memo_key: tuple[str, int, int], facts: dict[str, Any]
+) -> None:
+    dest = _disk_path(cache_dir, path)
+    record = {"format": _FACTS_FORMAT, "path": str(path), "key": [*memo_key], "facts": facts}
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, dest)
+    except OSError:  # a read-only cache only costs the next session one subprocess
+        with contextlib.suppress(OSError):
+            tmp.unlink()
