@@ -1,0 +1,91 @@
+"""The run's settings, from command-line options merged with ini keys, as plain data.
+
+An option given on the command line wins over the ini key; list options given on the
+command line replace the ini list (as pytest's own ``addopts`` users expect).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+import pytest
+
+from .errors import ConfigError
+
+__all__ = ["WsConfig"]
+
+BackendChoice = Literal["auto", "uv", "pip"]
+
+
+@dataclass(frozen=True, slots=True)
+class WsConfig:
+    """Everything pytest-wsenv reads from pytest's configuration."""
+
+    packages: tuple[str, ...]
+    extras: tuple[str, ...]
+    all_extras: bool
+    groups: tuple[str, ...]
+    no_default_groups: bool
+    pythons: tuple[str, ...]
+    backend: BackendChoice
+    cache_dir: Path | None
+    offline: bool
+    rebuild: bool
+    with_reqs: tuple[str, ...]
+    with_requirement_files: tuple[str, ...]
+    strict_runner: bool
+    no_install: tuple[str, ...]
+    test_group: str
+    max_restarts: int
+
+    @classmethod
+    def from_pytest(
+        cls, config: pytest.Config, environ: Mapping[str, str] = os.environ
+    ) -> WsConfig:
+        def many(dest: str, ini: str) -> tuple[str, ...]:
+            given = config.getoption(dest) or config.getini(ini) or []
+            return tuple(str(v).strip() for v in given if str(v).strip())
+
+        def flag(dest: str, ini: str) -> bool:
+            return bool(config.getoption(dest) or config.getini(ini))
+
+        backend = config.getoption("ws_backend") or str(config.getini("wsenv_backend")).strip()
+        if backend not in ("auto", "uv", "pip"):
+            raise ConfigError(f"wsenv_backend = {backend!r}: choose auto, uv or pip")
+        cache_dir: Path | None = None
+        if config.getoption("ws_cache_dir"):
+            cache_dir = Path(config.getoption("ws_cache_dir")).expanduser()
+            cache_dir = config.invocation_params.dir / cache_dir
+        elif environ.get("PYTEST_WSENV_CACHE_DIR"):
+            cache_dir = Path(environ["PYTEST_WSENV_CACHE_DIR"]).expanduser().absolute()
+        elif config.getini("wsenv_cache_dir"):
+            cache_dir = Path(cast("list[Path]", config.getini("wsenv_cache_dir"))[0])
+        restarts = str(config.getini("wsenv_max_restarts")).strip()
+        if not restarts.isdigit():
+            raise ConfigError(f"wsenv_max_restarts = {restarts!r}: expected a whole number")
+        return cls(
+            packages=many("ws_package", "wsenv_packages"),
+            extras=many("ws_extra", "wsenv_extras"),
+            all_extras=flag("ws_all_extras", "wsenv_all_extras"),
+            groups=many("ws_group", "wsenv_groups"),
+            no_default_groups=flag("ws_no_default_groups", "wsenv_no_default_groups"),
+            pythons=many("ws_python", "wsenv_pythons"),
+            backend=cast("BackendChoice", backend),
+            cache_dir=cache_dir,
+            offline=flag("ws_offline", "wsenv_offline") or _truthy(environ.get("UV_OFFLINE")),
+            rebuild=bool(config.getoption("ws_rebuild")),
+            with_reqs=many("ws_with", "wsenv_with"),
+            with_requirement_files=tuple(config.getini("wsenv_with_requirements") or ()),
+            strict_runner=flag("ws_strict_runner", "wsenv_strict_runner"),
+            no_install=many("ws_no_install_package", "wsenv_no_install_packages"),
+            test_group=str(config.getini("wsenv_test_group")).strip() or "dev",
+            max_restarts=int(restarts),
+        )
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
