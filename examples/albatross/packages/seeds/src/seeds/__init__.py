@@ -1,0 +1,5 @@
+"""Seed bags."""
+
+from seeds.bar import SeedBag, sow
+
+__all__ = ["SeedBag", "sow"]
