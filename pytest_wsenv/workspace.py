@@ -8,21 +8,43 @@ root ``[tool.uv.sources]`` apply to every member unless the member overrides the
 the workspace ``requires-python`` is the intersection of the members'.
 A directory that is not inside any workspace is a workspace of one member.
 
-CONTRACT (implemented by the workspace work item; other modules rely on exactly this).
+Discovery (:meth:`Workspace.discover`) walks up from the start directory to the first
+``pyproject.toml`` with a ``[tool.uv.workspace]`` table. Projects passed on the way
+(``pyproject.toml`` with ``[project]``) are candidates: when the workspace claims one
+of them as a member (matched by ``members``, not ``exclude``) the start is inside that
+workspace; otherwise the nearest candidate is a project of its own (kind ``single``).
+``pyproject.toml`` files with neither table (tool configuration only) are passed over.
+Each ``pyproject.toml`` is parsed once and each glob expanded once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from ._toml import load_toml
+from ._workspace_glob import Pattern, holds_only_ignored_files
+from ._workspace_toml import (
+    ProjectFile,
+    Table,
+    is_workspace_source,
+    read_pyproject,
+    workspace_table,
+)
+from .errors import SelectionError, WorkspaceError
 
 __all__ = ["Member", "Workspace", "WorkspaceKind"]
 
 WorkspaceKind = Literal["explicit", "virtual", "single"]
+
+_PYPROJECT = "pyproject.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,21 +114,283 @@ class Workspace:
         (names the directory and the glob), duplicate member names, no ``pyproject.toml``
         anywhere above ``start``.
         """
-        raise NotImplementedError
+        return _Loader().discover(Path(start))
 
     def member(self, name: str) -> Member:
         """The member called ``name`` (any spelling); SelectionError listing members if none."""
-        raise NotImplementedError
+        found = self.members.get(canonicalize_name(name))
+        if found is None:
+            known = ", ".join(self.members) or "(none)"
+            raise SelectionError(
+                f"no workspace member called {name!r} in {self.root}; members: {known}"
+            )
+        return found
 
     def member_for(self, path: Path) -> Member | None:
         """Deepest member whose directory contains ``path``; the root member for other files
         under an explicit root; ``None`` outside members of a virtual root or outside the root."""
-        raise NotImplementedError
+        target = Path(path).resolve()
+        best: Member | None = None
+        for member in self.members.values():
+            if target == member.path or member.path in target.parents:  # noqa: SIM102
+                if best is None or len(member.path.parts) > len(best.path.parts):
+                    best = member
+        return best
 
     def dependencies(self, name: str) -> frozenset[str]:
         """Members that ``name`` reaches through workspace deps, transitively (not itself)."""
-        raise NotImplementedError
+        start = self.member(name).name
+        return _reach(start, {n: m.workspace_deps for n, m in self.members.items()})
 
     def dependents(self, name: str) -> frozenset[str]:
         """Members that reach ``name`` through workspace deps, transitively (not itself)."""
-        raise NotImplementedError
+        start = self.member(name).name
+        reverse: dict[str, set[str]] = {n: set() for n in self.members}
+        for member in self.members.values():
+            for dep in member.workspace_deps:
+                reverse.setdefault(dep, set()).add(member.name)
+        return _reach(start, reverse)
+
+
+def _reach(start: str, edges: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    seen.discard(start)
+    return frozenset(seen)
+
+
+def _relative(path: Path, root: Path) -> str:
+    """POSIX path of ``path`` relative to ``root`` (``.`` for the root itself)."""
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+class _Loader:
+    """One discovery: caches every parsed ``pyproject.toml`` so each is read once."""
+
+    def __init__(self) -> None:
+        self._raw: dict[Path, dict[str, Any]] = {}
+        self._parsed: dict[Path, ProjectFile] = {}
+
+    def _data(self, file: Path) -> dict[str, Any]:
+        if file not in self._raw:
+            self._raw[file] = load_toml(file)
+        return self._raw[file]
+
+    def _project_file(self, directory: Path) -> ProjectFile:
+        file = directory / _PYPROJECT
+        if file not in self._parsed:
+            self._parsed[file] = read_pyproject(self._data(file), file)
+        return self._parsed[file]
+
+    def discover(self, start: Path) -> Workspace:
+        try:
+            resolved = start.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise WorkspaceError(f"cannot look for a workspace from {start}: {exc}") from exc
+        directory = resolved if resolved.is_dir() else resolved.parent
+        candidates: list[Path] = []
+        for folder in (directory, *directory.parents):
+            file = folder / _PYPROJECT
+            if not file.is_file():
+                continue
+            doc = Table(self._data(file), file)
+            if workspace_table(doc) is not None:
+                members = self._scan(folder)
+                if not candidates or any(c in members for c in candidates):
+                    return self._workspace(folder, members)
+                break  # uv: the first workspace root decides; it does not claim us
+            if doc.table("project") is not None:
+                candidates.append(folder)
+        if not candidates:
+            raise WorkspaceError(
+                f"no pyproject.toml with a [project] or [tool.uv.workspace] table in "
+                f"{directory} or any parent directory; run from inside a uv project"
+            )
+        return self._single(candidates[0])
+
+    def _scan(self, root: Path) -> dict[Path, str]:
+        """Member directories (resolved) -> the ``members`` glob that matched each."""
+        root_file = root / _PYPROJECT
+        members_globs, exclude_globs = self._project_file(root).workspace or ((), ())
+        excludes = [
+            Pattern(
+                text.removeprefix("./"), where=f"tool.uv.workspace.exclude[{i}]", path=root_file
+            )
+            for i, text in enumerate(exclude_globs)
+        ]
+        found: dict[Path, str] = {}
+        seen: set[Path] = set()
+        for index, text in enumerate(members_globs):
+            pattern = Pattern(text, where=f"tool.uv.workspace.members[{index}]", path=root_file)
+            for match in pattern.expand(root):
+                normal = Path(os.path.normpath(match))
+                if normal in seen:
+                    continue
+                seen.add(normal)
+                relative = _relative(normal, root)
+                if any(exclude.matches(relative) for exclude in excludes):
+                    continue
+                if not normal.is_dir():
+                    continue  # uv ignores matched files
+                if not (normal / _PYPROJECT).is_file():
+                    if normal.name.startswith(".") or holds_only_ignored_files(normal):
+                        continue  # uv skips hidden and effectively empty directories
+                    raise WorkspaceError(
+                        f"workspace member directory {relative} has no pyproject.toml "
+                        f"(matched by tool.uv.workspace.members glob {text!r}); add a "
+                        f"pyproject.toml or list the directory in tool.uv.workspace.exclude",
+                        path=root_file,
+                    )
+                found.setdefault(normal.resolve(), text)
+        return found
+
+    def _workspace(self, root: Path, found: Mapping[Path, str]) -> Workspace:
+        root_file = self._project_file(root)
+        files: dict[Path, ProjectFile] = {}
+        if root_file.project is not None:
+            files[root] = root_file
+        for directory, glob in found.items():
+            if directory == root:
+                if root_file.project is None:
+                    raise WorkspaceError(
+                        f"tool.uv.workspace.members glob {glob!r} matches the virtual root "
+                        f"itself, which has no [project] table",
+                        path=root_file.path,
+                    )
+                continue
+            member_file = self._project_file(directory)
+            if member_file.project is None:
+                raise WorkspaceError(
+                    f"workspace member has no [project] table (matched by "
+                    f"tool.uv.workspace.members glob {glob!r} in {root_file.path})",
+                    path=member_file.path,
+                )
+            if member_file.workspace is not None:
+                raise WorkspaceError(
+                    "nested workspaces are not supported, but this workspace member has a "
+                    "[tool.uv.workspace] table; remove it or exclude the member",
+                    path=member_file.path,
+                )
+            if member_file.managed:
+                files[directory] = member_file
+        owners: dict[str, Path] = {}
+        for directory, project_file in files.items():
+            assert project_file.name is not None
+            other = owners.setdefault(project_file.name, directory)
+            if other != directory:
+                raise WorkspaceError(
+                    f"two workspace members are called {project_file.name!r}: "
+                    f"{_relative(other, root)} and {_relative(directory, root)}; "
+                    f"rename one or exclude it",
+                    path=root_file.path,
+                )
+        kind: WorkspaceKind = "explicit" if root_file.project is not None else "virtual"
+        return self._build(root, kind, root_file, files)
+
+    def _single(self, directory: Path) -> Workspace:
+        project_file = self._project_file(directory)
+        return self._build(directory, "single", project_file, {directory: project_file})
+
+    def _build(
+        self,
+        root: Path,
+        kind: WorkspaceKind,
+        root_file: ProjectFile,
+        files: Mapping[Path, ProjectFile],
+    ) -> Workspace:
+        names = frozenset(f.name for f in files.values() if f.name is not None)
+        members: dict[str, Member] = {}
+        for directory, project_file in files.items():
+            assert project_file.name is not None
+            is_root = directory == root
+            sources = (
+                dict(root_file.sources)
+                if is_root
+                else {**root_file.sources, **project_file.sources}
+            )
+            members[project_file.name] = Member(
+                name=project_file.name,
+                path=directory,
+                pyproject=project_file.path,
+                project=project_file.project or MappingProxyType({}),
+                dependencies=project_file.dependencies,
+                dynamic_dependencies=project_file.dynamic_dependencies,
+                extras=project_file.extras,
+                groups=project_file.groups,
+                default_groups=project_file.default_groups,
+                sources=MappingProxyType(sources),
+                requires_python=project_file.requires_python,
+                is_root=is_root,
+                package=project_file.package,
+                workspace_deps=_workspace_deps(project_file, root_file, names),
+            )
+        if kind == "virtual":  # the root's own groups must lower like a member's
+            _workspace_deps(root_file, root_file, names)
+        requires_python = SpecifierSet()
+        for member in members.values():
+            if member.requires_python is not None:
+                requires_python &= member.requires_python
+        conflicts = list(root_file.conflicts)
+        for member in members.values():
+            if not member.is_root:
+                conflicts.extend(_member_conflicts(files[member.path], member.name))
+        return Workspace(
+            root=root,
+            kind=kind,
+            members=MappingProxyType(dict(sorted(members.items()))),
+            root_groups=root_file.groups,
+            root_sources=root_file.sources,
+            requires_python=requires_python,
+            conflicts=tuple(conflicts),
+            uv_settings=root_file.uv_settings,
+        )
+
+
+def _workspace_deps(
+    project_file: ProjectFile, root_file: ProjectFile, members: frozenset[str]
+) -> frozenset[str]:
+    """Members ``project_file`` requires through ``workspace = true`` sources.
+
+    Like uv's lowering: a ``workspace = true`` source used by a requirement must name a
+    member, and a requirement on another member must have such a source.
+    """
+    deps: set[str] = set()
+    for name, location in project_file.requirements.items():
+        if name == project_file.name:
+            continue  # self-reference (e.g. "pkg[extra]" in a group)
+        own = project_file.sources.get(name)
+        source = own if own is not None else root_file.sources.get(name)
+        where = project_file.path if own is not None else root_file.path
+        if source is not None and is_workspace_source(source):
+            if name not in members:
+                known = ", ".join(sorted(members)) or "(none)"
+                raise WorkspaceError(
+                    f"tool.uv.sources.{name} says `workspace = true`, but {name!r} is not a "
+                    f"workspace member (required by {location} in {project_file.path}); "
+                    f"members: {known}",
+                    path=where,
+                )
+            deps.add(name)
+        elif name in members and source is None:
+            raise WorkspaceError(
+                f"{location} requires workspace member {name!r}, which needs an entry in "
+                f"tool.uv.sources: {name} = {{ workspace = true }}",
+                path=project_file.path,
+            )
+    return frozenset(deps)
+
+
+def _member_conflicts(project_file: ProjectFile, name: str) -> list[tuple[Mapping[str, str], ...]]:
+    """A member's own ``[tool.uv] conflicts``; entries without ``package`` mean the member."""
+    return [
+        tuple(
+            item if "package" in item else MappingProxyType({"package": name, **item})
+            for item in group
+        )
+        for group in project_file.conflicts
+    ]
