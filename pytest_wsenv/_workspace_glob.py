@@ -137,24 +137,20 @@ def _subdirectories(base: Path) -> Iterable[Path]:
 def holds_only_ignored_files(directory: Path) -> bool:
     """True when ``directory`` holds no file uv would count (uv skips such members).
 
-    uv ignores hidden entries and, inside a git work tree, files git ignores; a
-    directory left with nothing else (an empty directory, one holding only
-    ``__pycache__`` or build leftovers that ``.gitignore`` lists) is not a member.
+    Like uv, an empty directory (empty subdirectories aside) is not a member, nor,
+    inside a git work tree, one whose every file git ignores (``__pycache__`` or build
+    leftovers listed in ``.gitignore``). Hidden files count. uv also honours ``.ignore``
+    files; those are not read here.
     """
-    visible: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    files: list[str] = []
+    for dirpath, _dirnames, filenames in os.walk(directory):
         rel = os.path.relpath(dirpath, directory)
-        visible.extend(
-            name if rel == "." else f"{rel}/{name}"
-            for name in filenames
-            if not name.startswith(".")
-        )
-        if len(visible) > 5000:
+        files.extend(name if rel == "." else f"{rel}/{name}" for name in filenames)
+        if len(files) > 5000:
             return False
-    if not visible:
+    if not files:
         return True
-    return _git_ignores_all(directory, visible)
+    return _git_ignores_all(directory, files)
 
 
 def _git_ignores_all(directory: Path, files: Sequence[str]) -> bool:
