@@ -1,0 +1,546 @@
+"""The on-disk environment cache: layout, manifests, locking, atomic publish, list/prune.
+
+Layout of a cache directory (default ``<workspace root>/.wsenv/``)::
+
+    CACHEDIR.TAG  .gitignore            marks the directory as a cache, ignored by git
+    <name>/                             a ready env; ``wsenv-manifest.json`` inside, written last
+    <name>.lock                         the file lock of one env name (one key)
+    .<name>.tmp-<random>/               an env being built (or left by a killed builder)
+    .<name>.del-<random>/               an env being removed
+    interpreters/                       interpreter facts (see ``interpreters.py``)
+
+A directory without a valid manifest is never used. A manifest is valid when it parses,
+names this key and this directory, its interpreter still exists and the env's
+site-packages listing still has the fingerprint recorded at build time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from ..errors import EnvBuildError
+
+__all__ = [
+    "CACHEDIR_TAG",
+    "LAST_USED",
+    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "CachedEnv",
+    "Manifest",
+    "build_lock",
+    "check",
+    "checkpoint",
+    "ensure_cache_dir",
+    "fingerprint",
+    "list_envs",
+    "new_temp_dir",
+    "prune",
+    "publish",
+    "read_manifest",
+    "resolve_cache_dir",
+    "site_packages_of",
+]
+
+MANIFEST = "wsenv-manifest.json"
+LAST_USED = ".wsenv-last-used"
+MANIFEST_FORMAT = 1
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by pytest-wsenv.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
+_ENV_VAR = "PYTEST_WSENV_CACHE_DIR"
+_TMP = ".tmp-"
+_DEL = ".del-"
+
+#: Test hook: called with a stage name ("created", "installed", "manifest", "rename") while
+#: an env is built, so reliability tests can kill a builder at a known point. Never set by
+#: pytest-wsenv itself.
+_checkpoint: Callable[[str], None] | None = None
+
+
+def checkpoint(stage: str) -> None:
+    if _checkpoint is not None:
+        _checkpoint(stage)
+
+
+# -- location -----------------------------------------------------------------------------
+
+
+def resolve_cache_dir(
+    workspace_root: Path,
+    option: str | os.PathLike[str] | None = None,
+    ini: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """The cache directory: ``--ws-cache-dir``, else ``$PYTEST_WSENV_CACHE_DIR``, else the
+    ``wsenv_cache_dir`` ini value, else ``<workspace root>/.wsenv``. Relative command-line and
+    environment values are taken from the current directory; ini paths arrive resolved."""
+    env = os.environ if environ is None else environ
+    chosen: str | os.PathLike[str] | None = option or env.get(_ENV_VAR) or None
+    if chosen is None and ini:
+        if isinstance(ini, str | os.PathLike):
+            chosen = ini
+        elif len(ini) > 0:
+            chosen = ini[0]
+    if chosen is None:
+        return workspace_root / ".wsenv"
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(chosen))))
+
+
+def ensure_cache_dir(cache_dir: Path) -> Path:
+    """Create ``cache_dir`` with ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+            target = cache_dir / name
+            if not target.exists():
+                tmp = cache_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, target)
+    except OSError as exc:
+        raise EnvBuildError(
+            f"cannot create the environment cache: {exc}; pass --ws-cache-dir to use another "
+            "directory",
+            path=cache_dir,
+        ) from exc
+    return cache_dir
+
+
+# -- manifests ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What ``wsenv-manifest.json`` records about one published env."""
+
+    path: Path  # the env directory it was read from
+    name: str
+    key: str
+    kind: str
+    label: str
+    inputs: Mapping[str, Any]  # EnvSpec.inputs() at build time
+    interpreter: Path  # the executable the env was created from
+    python: Path  # absolute
+    bin_dir: Path  # absolute
+    site_packages: Path  # absolute
+    fingerprint: str
+    entries: tuple[str, ...]  # site-packages listing at build time
+    backend: str
+    backend_version: str
+    seconds: float
+    packages: int
+    created: float
+    layers: tuple[str, ...]
+    attached: tuple[str, ...]  # names of layer envs this env reads from
+    raw: Mapping[str, Any]
+
+    @property
+    def last_used(self) -> float:
+        try:
+            return (self.path / LAST_USED).stat().st_mtime
+        except OSError:
+            return self.created
+
+
+class InvalidManifest(Exception):
+    """The manifest cannot be used; ``str()`` says why (shown as the rebuild reason)."""
+
+
+def read_manifest(env_dir: Path) -> Manifest:
+    """Parse ``env_dir``'s manifest; InvalidManifest when missing, corrupt or incomplete."""
+    try:
+        text = (env_dir / MANIFEST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidManifest("it has no manifest (a half-built or foreign directory)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidManifest(f"its manifest is unreadable ({exc})") from exc
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise InvalidManifest("its manifest is corrupt or truncated") from None
+    if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
+        raise InvalidManifest("its manifest has an unknown format")
+    try:
+        build = raw["build"]
+        site = raw["site_packages"]
+        return Manifest(
+            path=env_dir,
+            name=_str(raw["name"]),
+            key=_str(raw["key"]),
+            kind=_str(raw["kind"]),
+            label=_str(raw["label"]),
+            inputs=_dict(raw["inputs"]),
+            interpreter=Path(_str(raw["interpreter"])),
+            python=env_dir / _str(raw["python"]),
+            bin_dir=env_dir / _str(raw["bin_dir"]),
+            site_packages=env_dir / _str(site["path"]),
+            fingerprint=_str(site["fingerprint"]),
+            entries=tuple(_str(e) for e in site["entries"]),
+            backend=_str(build["backend"]),
+            backend_version=_str(build["backend_version"]),
+            seconds=float(build["seconds"]),
+            packages=int(build["packages"]),
+            created=float(build["created"]),
+            layers=tuple(_str(x) for x in build["layers"]),
+            attached=tuple(_str(x) for x in build["attached"]),
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidManifest(f"its manifest is incomplete ({exc!r})") from None
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a table, got {value!r}")
+    return value
+
+
+def site_packages_of(env_dir: Path) -> Path:
+    """The purelib directory of a virtual environment (POSIX or Windows layout)."""
+    if os.name == "nt":
+        return env_dir / "Lib" / "site-packages"
+    found = sorted((env_dir / "lib").glob("*/site-packages"))
+    if not found:
+        raise EnvBuildError("the environment has no lib/*/site-packages", path=env_dir)
+    return found[0]
+
+
+def _listing(site_packages: Path) -> list[str]:
+    return sorted(e for e in os.listdir(site_packages) if e != "__pycache__")
+
+
+def fingerprint(entries: Sequence[str]) -> str:
+    """A cheap fingerprint of a site-packages listing (names of its entries)."""
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+
+
+def check(cache_dir: Path, name: str, key: str) -> Manifest | str:
+    """The env ``name``'s manifest if it can be reused as it is, else why not.
+
+    No subprocess: one small JSON read, a few stats and one directory listing. A usable
+    env has its last-used marker touched.
+    """
+    env_dir = cache_dir / name
+    try:
+        manifest = read_manifest(env_dir)
+    except InvalidManifest as exc:
+        return "not built yet" if not env_dir.exists() else str(exc)
+    if manifest.key != key or manifest.name != name:
+        return "its manifest records another key"
+    if manifest.raw.get("path") != str(env_dir):
+        return f"it was built at {manifest.raw.get('path')} (environments are not relocatable)"
+    if not os.path.exists(manifest.interpreter):
+        return f"its interpreter {manifest.interpreter} is gone"
+    if not os.path.exists(manifest.python):
+        return f"its python {manifest.python} is broken"
+    try:
+        entries = _listing(manifest.site_packages)
+    except OSError:
+        return "its site-packages is gone"
+    if fingerprint(entries) != manifest.fingerprint:
+        return (
+            "site-packages changed since it was built ("
+            + _describe(manifest.entries, entries)
+            + ")"
+        )
+    for layer in manifest.attached:
+        if not (cache_dir / layer / MANIFEST).is_file():
+            return f"its layer environment {layer} is gone"
+    _touch(env_dir / LAST_USED)
+    return manifest
+
+
+def _describe(before: Sequence[str], after: Sequence[str]) -> str:
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    parts = [f"+{x}" for x in added[:5]] + [f"-{x}" for x in removed[:5]]
+    more = len(added) + len(removed) - len(parts)
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            path.touch()
+    except OSError:
+        pass
+
+
+# -- building and publishing -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def build_lock(cache_dir: Path, name: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold the file lock of env ``name``; say once that we wait when another holds it."""
+    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"waiting for another process building {name}")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _lock_is_free(cache_dir: Path, name: str) -> bool:
+    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    lock.release()
+    return True
+
+
+def new_temp_dir(cache_dir: Path, name: str) -> Path:
+    """A fresh path beside the final env to build into (not created). The caller holds the
+    lock of ``name``, so temp dirs left by killed builders of ``name`` are removed first."""
+    for leftover in cache_dir.glob(f".{name}{_TMP}*"):
+        _remove_tree(leftover)
+    return cache_dir / f".{name}{_TMP}{secrets.token_hex(6)}"
+
+
+def publish(
+    cache_dir: Path,
+    name: str,
+    tmp: Path,
+    record: Mapping[str, Any],
+    *,
+    python: Path,
+    bin_dir: Path,
+    attached: Sequence[str] = (),
+) -> Manifest:
+    """Make the env built in ``tmp`` the env ``name``, atomically.
+
+    Rewrites the temp path in ``bin/`` scripts and ``pyvenv.cfg`` to the final path,
+    fingerprints site-packages, writes the manifest last, renames into place (an unusable
+    env of the same name is moved aside first), then checks the final ``bin/python``
+    starts and reports the final prefix. ``record`` holds ``key``, ``kind``, ``label``,
+    ``inputs``, ``interpreter`` and ``build`` (backend, backend_version, seconds,
+    packages, layers).
+    """
+    final = cache_dir / name
+    _relocate(tmp, final, bin_dir)
+    site = site_packages_of(tmp)
+    entries = _listing(site)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "path": str(final),
+        "key": record["key"],
+        "kind": record["kind"],
+        "label": record["label"],
+        "inputs": record["inputs"],
+        "interpreter": str(record["interpreter"]),
+        "python": python.relative_to(tmp).as_posix(),
+        "bin_dir": bin_dir.relative_to(tmp).as_posix(),
+        "site_packages": {
+            "path": site.relative_to(tmp).as_posix(),
+            "fingerprint": fingerprint(entries),
+            "entries": entries,
+        },
+        "build": {
+            **record["build"],
+            "created": time.time(),
+            "attached": [*attached],
+        },
+    }
+    checkpoint("manifest")
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    (tmp / LAST_USED).touch()
+    checkpoint("rename")
+    if final.exists() or final.is_symlink():
+        aside = cache_dir / f".{name}{_DEL}{secrets.token_hex(6)}"
+        os.rename(final, aside)
+        _remove_tree(aside)
+    os.rename(tmp, final)
+    _verify(final, final / python.relative_to(tmp))
+    return read_manifest(final)
+
+
+def _relocate(tmp: Path, final: Path, bin_dir: Path) -> None:
+    """Point scripts, activators and symlinks built in ``tmp`` at ``final``."""
+    olds = {str(tmp).encode(), os.path.realpath(tmp).encode()}
+    new = str(final).encode()
+    # the random temp name also shows up alone, e.g. in activate scripts' prompts
+    old_name, new_name = tmp.name.encode(), final.name.encode()
+    files = [tmp / "pyvenv.cfg", *(sorted(bin_dir.iterdir()) if bin_dir.is_dir() else [])]
+    for path in files:
+        if path.is_symlink():
+            target = os.readlink(path)
+            for old in olds:
+                if target.encode().startswith(old):
+                    path.unlink()
+                    path.symlink_to(os.fsdecode(new + target.encode()[len(old) :]))
+                    break
+            continue
+        if not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        data = path.read_bytes()
+        if b"\0" in data[:8192] or old_name not in data:
+            continue
+        for old in sorted(olds, key=len, reverse=True):
+            data = data.replace(old, new)
+        data = data.replace(old_name, new_name)
+        mode = path.stat().st_mode
+        path.write_bytes(data)
+        path.chmod(mode)
+
+
+def _verify(final: Path, python: Path) -> None:
+    try:
+        proc = subprocess.run(
+            [str(python), "-I", "-c", "import sys; print(sys.prefix)"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        _remove_tree(final)
+        raise EnvBuildError(
+            f"the new environment's python does not start: {exc}", path=final
+        ) from exc
+    prefix = proc.stdout.strip()
+    if proc.returncode != 0 or os.path.realpath(prefix) != os.path.realpath(final):
+        _remove_tree(final)
+        raise EnvBuildError(
+            f"the new environment's python does not work after moving it into place "
+            f"(exit {proc.returncode}, prefix {prefix!r})",
+            path=final,
+            log_tail=proc.stderr[-2000:],
+        )
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# -- listing and pruning ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEnv:
+    """One directory in the cache, usable or not."""
+
+    name: str
+    path: Path
+    manifest: Manifest | None  # None when the manifest is missing or invalid
+    problem: str | None  # why the manifest is unusable
+
+    def size(self) -> int:
+        """Bytes on disk (files only, symlinks not followed)."""
+        total = 0
+        for root, _dirs, files in os.walk(self.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+        return total
+
+
+def list_envs(cache_dir: Path) -> list[CachedEnv]:
+    """Every env directory in ``cache_dir`` (not temp dirs), sorted by name."""
+    found: list[CachedEnv] = []
+    try:
+        entries = sorted(os.scandir(cache_dir), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name == "interpreters":
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        try:
+            found.append(CachedEnv(entry.name, path, read_manifest(path), None))
+        except InvalidManifest as exc:
+            found.append(CachedEnv(entry.name, path, None, str(exc)))
+    return found
+
+
+def prune(
+    cache_dir: Path,
+    keep_keys: frozenset[str] | set[str],
+    *,
+    all: bool = False,
+    dry_run: bool = False,
+) -> list[Path]:
+    """Remove envs whose key is not in ``keep_keys`` (every env with ``all``), envs without
+    a valid manifest, and half-built leftovers whose builder is gone. Layer envs that a kept
+    env reads from are kept. Envs being built right now are left alone. Returns what was
+    (or, with ``dry_run``, would be) removed."""
+    envs = list_envs(cache_dir)
+    keep: set[str] = set()
+    if not all:
+        for env in envs:
+            if env.manifest is not None and env.manifest.key in keep_keys:
+                keep.add(env.name)
+                keep.update(env.manifest.attached)
+    removed: list[Path] = []
+    for env in envs:
+        if env.name in keep:
+            continue
+        if dry_run:
+            if _lock_is_free(cache_dir, env.name):
+                removed.append(env.path)
+            continue
+        lock = FileLock(str(cache_dir / f"{env.name}.lock"), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue  # being built or rebuilt by another process right now
+        try:
+            aside = cache_dir / f".{env.name}{_DEL}{secrets.token_hex(6)}"
+            try:
+                os.rename(env.path, aside)
+            except OSError:
+                continue
+            _remove_tree(aside)
+            removed.append(env.path)
+            with contextlib.suppress(OSError):
+                (cache_dir / f"{env.name}.lock").unlink()
+        finally:
+            lock.release()
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.scandir(cache_dir), key=lambda e: e.name):
+            leftover = Path(entry.path)
+            if entry.name.startswith(".") and _DEL in entry.name:
+                removed.append(leftover)
+            elif entry.name.startswith(".") and _TMP in entry.name:
+                owner = entry.name[1 : entry.name.index(_TMP)]
+                if not _lock_is_free(cache_dir, owner):
+                    continue
+                removed.append(leftover)
+            else:
+                continue
+            if not dry_run:
+                _remove_tree(leftover)
+    return removed
