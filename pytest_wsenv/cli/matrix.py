@@ -1,0 +1,124 @@
+"""``pytest-wsenv matrix``: print the CI jobs for the workspace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from ..changed import changed_members
+from ..matrix import Format, Job, MatrixConfig, parse_python, plan_jobs, render
+from ..shards import count_tests, member_weights, read_durations, shard_jobs
+from ..workspace import Workspace
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "matrix",
+        help="Print the CI jobs: one per member, extras combination and python",
+        description=(
+            "Print the CI jobs to run, one per (member, extras, python), honouring each "
+            "member's requires-python and [tool.wsenv] in the root pyproject.toml."
+        ),
+    )
+    parser.add_argument(
+        "--format",
+        choices=("github", "gitlab", "json"),
+        default="json",
+        help="github: strategy.matrix JSON for fromJSON; gitlab: a parallel:matrix fragment; "
+        "json: readable list (default)",
+    )
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="Test on this Python X.Y (repeatable); replaces the pythons of [tool.wsenv]",
+    )
+    parser.add_argument(
+        "--extras-combos",
+        action="store_true",
+        help="Members without configured extras get a job without extras and one per extra",
+    )
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="Only members changed since the git revision REF, their dependents and "
+        "members whose locked dependencies changed",
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="Group the jobs without extras into N shards per python, balanced by the "
+        "durations of earlier runs",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="pytest cache directory holding earlier durations (default: "
+        "<workspace root>/.pytest_cache)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="Say on stderr why each member was selected or left out",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _note(text: str) -> None:
+    print(f"pytest-wsenv: {text}", file=sys.stderr)
+
+
+def _weights(
+    workspace: Workspace, jobs: Sequence[Job], cache_dir: Path
+) -> Mapping[str, Mapping[str, float]]:
+    """python -> member -> weight, from recorded durations and static test counts."""
+    durations = read_durations(cache_dir)
+    counts = {name: count_tests(workspace, m) for name, m in workspace.members.items()}
+    by_python: dict[str, dict[str, float]] = {}
+    for python in sorted({job.python for job in jobs}):
+        members = sorted({m for job in jobs if job.python == python for m in job.members})
+        keys = {f"{m}@py{python}": m for m in members}
+        weights = member_weights(keys, durations, counts)
+        by_python[python] = {keys[key]: weight for key, weight in weights.items()}
+    return by_python
+
+
+def _run(args: argparse.Namespace) -> int:
+    workspace = Workspace.discover(Path(args.directory).resolve())
+    config = MatrixConfig.load(workspace)
+    pythons = [parse_python(p, where="--python") for p in args.python]
+    plan = plan_jobs(workspace, config, pythons=pythons, extras_combos=args.extras_combos)
+    jobs = list(plan.jobs)
+    reasons: dict[str, str] = {}
+    if args.changed_since is not None:
+        planned = sorted({job.python for job in jobs})
+        reasons = changed_members(workspace, args.changed_since, pythons=planned)
+        jobs = [job for job in jobs if job.members[0] in reasons]
+    if args.shards is not None:
+        cache_dir = Path(args.cache_dir) if args.cache_dir else workspace.root / ".pytest_cache"
+        weights = _weights(workspace, jobs, cache_dir)
+        jobs = [
+            shard
+            for python, table in weights.items()
+            for shard in shard_jobs([j for j in jobs if j.python == python], args.shards, table)
+        ]
+    if args.verbose:
+        for name, why in reasons.items():
+            _note(f"selected {name}: {why}")
+        if args.changed_since is not None:
+            unchanged = [n for n in workspace.members if n not in reasons]
+            if unchanged:
+                _note(f"unchanged since {args.changed_since}: {', '.join(unchanged)}")
+        for name, why in plan.skipped.items():
+            _note(f"no job for {name}: {why}")
+        _note(f"{len(jobs)} job(s)")
+    print(render(jobs, cast(Format, args.format), reasons=reasons))
+    return 0
