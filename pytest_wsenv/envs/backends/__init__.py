@@ -1,1 +1,63 @@
-"""Installers that create a virtual environment and install exactly a plan into it."""
+"""Installers that create a virtual environment and install exactly a plan into it.
+
+:func:`select_backend` picks one: ``uv`` (fast, the default when the ``uv`` binary is
+found) or ``pip`` (virtualenv + pip, always available).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from ...errors import ConfigError
+from .base import Backend, BackendChoice, BackendName, IndexSettings, InstallPlan, Log
+from .pip import PipBackend
+from .uv import UvBackend
+
+__all__ = [
+    "Backend",
+    "BackendChoice",
+    "BackendName",
+    "IndexSettings",
+    "InstallPlan",
+    "Log",
+    "PipBackend",
+    "UvBackend",
+    "find_uv",
+    "select_backend",
+]
+
+
+def find_uv() -> str | None:
+    """The uv binary: ``uv`` on PATH, else the one shipped by the ``uv`` Python package."""
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
+
+
+def select_backend(name: BackendChoice) -> Backend:
+    """The backend called ``name``; ``auto`` is uv when it is found, else pip.
+
+    ConfigError when ``uv`` is asked for and not found, saying how to install it.
+    """
+    if name == "pip":
+        return PipBackend()
+    uv = find_uv()
+    if uv is not None:
+        return UvBackend(uv)
+    if name == "auto":
+        return PipBackend()
+    if name != "uv":
+        raise ConfigError(f"unknown installer backend {name!r}; choose auto, uv or pip")
+    raise ConfigError(
+        "the uv backend was requested but no uv binary was found on PATH or in the "
+        "`uv` Python package; install it with `pip install pytest-wsenv[uv]` "
+        "(or choose the pip backend)"
+    )

@@ -15,9 +15,11 @@ from typing import Literal, Protocol
 
 from ..interpreters import Interpreter
 
-__all__ = ["Backend", "BackendName", "IndexSettings", "InstallPlan", "Log"]
+__all__ = ["Backend", "BackendChoice", "BackendName", "IndexSettings", "InstallPlan", "Log"]
 
 BackendName = Literal["uv", "pip"]
+#: What a user may ask for: a backend by name, or ``auto`` (uv when found, else pip).
+BackendChoice = Literal["auto", "uv", "pip"]
 
 #: Progress/diagnostic sink: one line of text at a time (shown with -v).
 Log = Callable[[str], None]
@@ -42,12 +44,15 @@ class InstallPlan:
     (optionally followed by ``--hash=sha256:...`` options), a local wheel/sdist path, or
     ``name @ url``. ``editables`` are project directories installed editable (workspace
     members). ``require_hashes`` is true when every requirement line carries hashes.
+    ``origin`` names where the plan comes from (``"uv.lock"``, ``"--ws-with"``); error
+    messages quote it next to a package that cannot be installed.
     """
 
     requirements: tuple[str, ...] = ()
     editables: tuple[Path, ...] = ()
     index: IndexSettings = field(default_factory=IndexSettings)
     require_hashes: bool = False
+    origin: str = ""
 
     def __len__(self) -> int:
         return len(self.requirements) + len(self.editables)

@@ -1,0 +1,173 @@
+"""The uv backend: ``uv venv`` + one ``uv pip install --no-deps``.
+
+A cold build is exactly two uv processes and no extra interpreter start: ``uv venv
+--relocatable`` (so the engine may build in a temporary directory and rename it into
+place; console scripts use a relative trampoline), then one ``uv pip install`` of the
+whole plan, third-party pins from a requirements file written once plus ``-e <dir>``
+for editables.
+
+Hashes: with ``require_hashes`` and no editables, ``--require-hashes``; with editables
+(which uv, like pip, refuses in hash-checking mode) the hashes in the requirements
+file are still verified, because uv verifies every hash it is given by default
+(``--verify-hashes``).
+
+Configuration: uv runs from the system temporary directory with the controlled
+environment of :mod:`._process`, so user- and system-level ``uv.toml`` settings and
+``UV_*`` variables (mirrors, credentials, cache) apply as they would to ``uv sync``, but
+no project configuration is discovered from the working directory: the workspace's
+``[tool.uv]`` index settings reach uv only through the plan's explicit flags.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ...errors import EnvBuildError
+from ..interpreters import Interpreter
+from ._diagnose import failure
+from ._process import installer_env, requirements_file, run
+from .base import BackendName, IndexSettings, InstallPlan, Log
+from .venv import env_dir, env_python
+
+__all__ = ["UvBackend", "index_flags"]
+
+
+def _neutral_cwd() -> Path:
+    """Where uv runs: outside any project, so it discovers no project configuration."""
+    return Path(tempfile.gettempdir())
+
+
+def index_flags(index: IndexSettings) -> list[str]:
+    """uv (and pip) command-line flags for ``index``."""
+    flags: list[str] = []
+    if index.index_url is not None:
+        flags += ["--index-url", index.index_url]
+    for url in index.extra_index_urls:
+        flags += ["--extra-index-url", url]
+    for link in index.find_links:
+        flags += ["--find-links", link]
+    if index.no_index:
+        flags.append("--no-index")
+    return flags
+
+
+class UvBackend:
+    """Create and fill environments with the uv binary at ``uv``."""
+
+    name: BackendName = "uv"
+
+    def __init__(self, uv: str) -> None:
+        self.uv = uv
+        self._version: str | None = None
+
+    def __repr__(self) -> str:
+        return f"UvBackend({self.uv!r})"
+
+    def version(self) -> str:
+        """``uv --version`` output, e.g. ``uv 0.13.8`` (memoized per backend object)."""
+        if self._version is None:
+            try:
+                proc = subprocess.run(
+                    [self.uv, "--version"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    env=installer_env(),
+                )
+            except OSError as exc:
+                raise EnvBuildError(f"cannot run {self.uv}: {exc.strerror or exc}") from exc
+            if proc.returncode != 0 or not proc.stdout.strip():
+                raise EnvBuildError(
+                    f"`{self.uv} --version` failed", log_tail=(proc.stdout + proc.stderr)[-2000:]
+                )
+            # "uv 0.13.8 (abc123 2025-01-01)" -> "uv 0.13.8"
+            self._version = " ".join(proc.stdout.split()[:2])
+        return self._version
+
+    def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
+        output = run(
+            [
+                self.uv,
+                "venv",
+                "--python",
+                str(interpreter.executable),
+                "--relocatable",
+                "--no-project",
+                str(dest),
+            ],
+            log=log,
+            env=installer_env(),
+            cwd=_neutral_cwd(),
+            where=dest,
+        )
+        if not output.ok:
+            raise failure("uv venv", output, InstallPlan(), where=dest)
+        python = env_python(dest)
+        if not python.exists():
+            raise EnvBuildError(
+                f"uv venv succeeded but {python} does not exist",
+                path=dest,
+                log_tail=output.tail(),
+            )
+        return python
+
+    def install(self, python: Path, plan: InstallPlan, log: Log) -> None:
+        if not len(plan):
+            return
+        env = env_dir(python)
+        command = [self.uv, "pip", "install", "--python", str(python), "--no-deps"]
+        command += index_flags(plan.index)
+        if plan.index.offline:
+            command.append("--offline")
+        if plan.require_hashes and not plan.editables:
+            command.append("--require-hashes")
+        with requirements_file(plan.requirements) as reqfile:
+            if reqfile is not None:
+                command += ["-r", str(reqfile)]
+            for editable in plan.editables:
+                command += ["-e", str(editable)]
+            output = run(command, log=log, env=installer_env(), cwd=_neutral_cwd(), where=env)
+        if not output.ok:
+            raise failure("uv pip install", output, plan, where=env)
+
+    def resolve(
+        self, interpreter: Interpreter, requirements: tuple[str, ...], index: IndexSettings
+    ) -> tuple[str, ...]:
+        """``uv pip compile`` for ``interpreter``: ``name==version`` lines, ``name @ url``
+        for direct references and ``-e <path>`` for editables, in uv's (sorted) order."""
+        plan = InstallPlan(requirements=requirements, index=index)
+        command = [
+            self.uv,
+            "pip",
+            "compile",
+            "--python",
+            str(interpreter.executable),
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+        ]
+        command += index_flags(index)
+        if index.offline:
+            command.append("--offline")
+        with requirements_file(requirements) as reqfile:
+            if reqfile is None:
+                return ()
+            pinned = reqfile.with_suffix(".out.txt")
+            command += ["--output-file", str(pinned), str(reqfile)]
+            try:
+                output = run(command, log=_discard, env=installer_env(), cwd=_neutral_cwd())
+                if not output.ok:
+                    raise failure("uv pip compile", output, plan, where=None)
+                return _pins(pinned.read_text(encoding="utf-8").splitlines())
+            finally:
+                pinned.unlink(missing_ok=True)
+
+
+def _discard(line: str) -> None:
+    pass
+
+
+def _pins(lines: list[str]) -> tuple[str, ...]:
+    return tuple(text for line in lines if (text := line.strip()) and not text.startswith("#"))
