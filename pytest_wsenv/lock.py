@@ -4,15 +4,25 @@ The result for a :class:`~pytest_wsenv.target.Target` and a
 :class:`~pytest_wsenv.target.MarkerEnv` must equal ``uv export --frozen`` with the same
 flags once uv's universal markers are evaluated for that interpreter.
 
-CONTRACT (implemented by the lock work item; other modules rely on exactly this).
+Parsing lives in :mod:`pytest_wsenv._lockfile`, the walk in :mod:`pytest_wsenv._closure`,
+the comparison with ``pyproject.toml`` in :mod:`pytest_wsenv._freshness`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import posixpath
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from ._closure import walk
+from ._freshness import check_fresh
+from ._lockfile import LockedArtifact, LockedPackage, parse_lock
+from ._lockindex import LockIndex
+from ._selection import check_conflicts, plan_target
+from .errors import LockError
 from .target import MarkerEnv, Target
 from .workspace import Workspace
 
@@ -45,6 +55,7 @@ class Pin:
     sdist: Artifact | None
     editable: bool  # workspace members (and `editable` sources) are installed editable
     member: bool  # a workspace member
+    subdirectory: str | None = None  # for url sources locked with a subdirectory
 
     @property
     def hashes(self) -> tuple[str, ...]:
@@ -58,7 +69,42 @@ class Pin:
         ``name==version`` for registry pins, ``-e <abs path>`` for editables, ``name @ url``
         for git/url/path/directory sources (paths made absolute against ``root``).
         """
-        raise NotImplementedError
+        kind = self.source_kind
+        if kind == "registry":
+            if self.version is None:
+                raise LockError(f"registry package '{self.name}' has no version in uv.lock")
+            return f"{self.name}=={self.version}"
+        if kind == "editable":
+            return f"-e {_absolute(root, self.source)}"
+        if kind in ("directory", "path"):
+            return f"{self.name} @ {Path(_absolute(root, self.source)).as_uri()}"
+        if kind == "git":
+            return f"{self.name} @ {git_requirement_url(self.source)}"
+        if kind == "url":
+            fragment = f"#subdirectory={self.subdirectory}" if self.subdirectory else ""
+            return f"{self.name} @ {self.source}{fragment}"
+        raise LockError(f"'{self.name}' is a virtual workspace member; it is never installed")
+
+
+def _absolute(root: Path, relative: str) -> str:
+    return os.path.normpath(os.path.join(root, relative))
+
+
+def git_requirement_url(locked: str) -> str:
+    """``git+<repo>@<commit>[#subdirectory=...]`` from a lock's ``git = "<repo>?...#<commit>"``."""
+    parts = urlsplit(locked)
+    commit = parts.fragment
+    query = parse_qs(parts.query)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    if not commit:  # no precise commit recorded: fall back to the requested reference
+        for key in ("rev", "tag", "branch"):
+            if key in query:
+                commit = query[key][0]
+                break
+    out = f"git+{base}" + (f"@{commit}" if commit else "")
+    if "subdirectory" in query:
+        out += f"#subdirectory={query['subdirectory'][0]}"
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +123,31 @@ class Closure:
         return None
 
 
+def _artifact(pkg: LockedPackage, art: LockedArtifact) -> Artifact:
+    path = art.path
+    src = pkg.source
+    if path is not None and src.kind == "registry" and "://" not in src.value:
+        path = posixpath.normpath(posixpath.join(src.value, path))
+    elif path is None and art.url is None and src.kind == "path":
+        path = src.value
+    return Artifact(url=art.url, path=path, hash=art.hash, filename=art.filename)
+
+
+def _pin(pkg: LockedPackage, index: LockIndex) -> Pin:
+    wheels, sdist = index.artifacts(pkg)
+    return Pin(
+        name=pkg.name,
+        version=pkg.version,
+        source_kind=pkg.source.kind,
+        source=pkg.source.value,
+        wheels=tuple(_artifact(pkg, a) for a in wheels),
+        sdist=_artifact(pkg, sdist) if sdist is not None else None,
+        editable=pkg.source.kind == "editable",
+        member=pkg.name in index.member_set,
+        subdirectory=pkg.source.subdirectory,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Lock:
     """A parsed ``uv.lock``. Build it with :meth:`load`."""
@@ -85,12 +156,41 @@ class Lock:
     version: int
     revision: int
     requires_python: str | None
+    _index: LockIndex = field(repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> Lock:
         """Parse ``path``. LockError (file + line / dotted key) on bad TOML, bad structure,
         unsupported ``version``; a missing file is a LockError that says there is no lock."""
-        raise NotImplementedError
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise LockError(
+                "there is no uv.lock; without it the environment engine resolves each member "
+                "from its declared requirements instead of exact pins (run `uv lock` to pin them)",
+                path=path,
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LockError(f"cannot read uv.lock: {exc}", path=path) from exc
+        return cls.loads(text, path=path)
+
+    @classmethod
+    def loads(cls, text: str, *, path: Path) -> Lock:
+        """Parse lock ``text`` as if read from ``path`` (used by :meth:`load` and tests)."""
+        file = parse_lock(text, path)
+        return cls(
+            path=path,
+            version=file.version,
+            revision=file.revision,
+            requires_python=file.requires_python,
+            _index=LockIndex(file, path, text),
+        )
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Workspace member names recorded in the lock (normalized, sorted)."""
+        return self._index.members
 
     def closure(self, workspace: Workspace, target: Target, env: MarkerEnv) -> Closure:
         """The exact install set of ``target`` for the interpreter ``env``.
@@ -98,9 +198,16 @@ class Lock:
         SelectionError for an unknown package, extra or group and for combinations that
         ``[tool.uv] conflicts`` forbid, naming the member and what exists.
         """
-        raise NotImplementedError
+        plan = plan_target(self._index, workspace, target)
+        check_conflicts(self._index, plan)
+        pins = (
+            _pin(pkg, self._index)
+            for pkg in walk(self._index, plan, env)
+            if pkg.source.kind != "virtual"
+        )
+        return Closure(tuple(sorted(pins, key=lambda p: p.name)))
 
     def check_fresh(self, workspace: Workspace) -> None:
         """StaleLockError naming the member and requirement when a member's pyproject
         ``dependencies``/extras/groups differ from the lock's ``[package.metadata]``."""
-        raise NotImplementedError
+        check_fresh(self._index, workspace)

@@ -1,0 +1,284 @@
+"""Is ``uv.lock`` still the lock of these ``pyproject.toml`` files?
+
+uv records each member's declared requirements in ``[package.metadata]``
+(``requires-dist`` with extras as ``extra == '...'`` markers, ``requires-dev`` per
+group, ``provides-extras``). They are compared with the pyproject semantically: names
+and extras normalized, specifier sets as sets, markers by meaning (uv writes
+``python_version < '3.11'`` as ``python_full_version < '3.11'``), and the source kind
+(``workspace = true`` is recorded as ``editable``/``virtual``, with the version
+specifier dropped, as uv does for local sources).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from ._lockfile import MetaRequirement
+from ._markers import equivalent
+from .errors import ConfigError, StaleLockError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._lockindex import LockIndex
+    from .workspace import Workspace
+
+__all__ = ["check_fresh"]
+
+_LOCAL = frozenset({"editable", "virtual", "directory", "path", "workspace"})
+_EXTRA_TEST = re.compile(r"\bextra\s*==")
+
+
+@dataclass(frozen=True, slots=True)
+class _Req:
+    name: str
+    extras: frozenset[str]
+    specifiers: frozenset[Specifier] | None  # None when the source makes it irrelevant
+    source: str | None  # "local", "git", "url", "index" or None (default index)
+    marker: str | None
+    text: str
+
+
+def _category(kind: str | None) -> str | None:
+    if kind is None:
+        return None
+    return "local" if kind in _LOCAL else kind
+
+
+def _source_category(sources: Mapping[str, Any], name: str) -> str | None:
+    entry = sources.get(name)
+    if entry is None:
+        entry = next((v for k, v in sources.items() if canonicalize_name(k) == name), None)
+    if isinstance(entry, list):
+        return "*"  # several sources split by marker: only the name is compared
+    if not isinstance(entry, dict):
+        return None
+    kind = next((k for k in ("workspace", "path", "git", "url", "index") if k in entry), None)
+    return _category(kind)
+
+
+def _specifiers(text: str, source: str | None) -> frozenset[Specifier] | None:
+    if source not in (None, "index"):
+        return None
+    return frozenset(SpecifierSet(text))
+
+
+def _from_pyproject(
+    text: str, *, extra: str | None, sources: Mapping[str, Any], where: Path
+) -> _Req:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ConfigError(f"invalid requirement {text!r}: {exc}", path=where) from exc
+    name = canonicalize_name(req.name)
+    source = _source_category(sources, name)
+    if req.url is not None:
+        source = "git" if req.url.startswith("git+") else "url"
+    marker = str(req.marker) if req.marker is not None else None
+    if extra is not None:
+        marker = f"({marker}) and extra == '{extra}'" if marker else f"extra == '{extra}'"
+    return _Req(
+        name=name,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        specifiers=None if source == "*" else _specifiers(str(req.specifier), source),
+        source=source,
+        marker=marker,
+        text=text.strip(),
+    )
+
+
+def _from_lock(req: MetaRequirement, where: Path) -> _Req:
+    source = _category(req.source_kind)
+    try:
+        specifiers = _specifiers(req.specifier, source)
+    except InvalidSpecifier as exc:
+        raise StaleLockError(
+            f"{req.where}: invalid specifier {req.specifier!r}", path=where
+        ) from exc
+    extras = f"[{','.join(req.extras)}]" if req.extras else ""
+    marker = f"; {req.marker}" if req.marker else ""
+    return _Req(
+        name=req.name,
+        extras=frozenset(req.extras),
+        specifiers=specifiers,
+        source=source,
+        marker=req.marker,
+        text=f"{req.name}{extras}{req.specifier}{marker}",
+    )
+
+
+def _same(a: _Req, b: _Req, requires_python: str | None) -> bool:
+    if a.name != b.name:
+        return False
+    if a.source == "*" or b.source == "*":
+        return True
+    return (
+        a.extras == b.extras
+        and a.source == b.source
+        and a.specifiers == b.specifiers
+        and equivalent(a.marker, b.marker, requires_python=requires_python)
+    )
+
+
+def _as_member(req: _Req, members: frozenset[str]) -> _Req:
+    """A workspace member resolves to itself whatever uv recorded as its source (uv drops
+    root sources for members nested in another member), so compare it by name only."""
+    if req.name in members and req.source in (None, "local"):
+        return dataclasses.replace(req, source="member", specifiers=None)
+    return req
+
+
+def _compare(
+    declared: Sequence[_Req],
+    locked: Sequence[_Req],
+    *,
+    members: frozenset[str],
+    member: str,
+    context: str,
+    requires_python: str | None,
+    path: Path,
+) -> None:
+    declared = [_as_member(r, members) for r in declared]
+    locked = [_as_member(r, members) for r in locked]
+    unique: list[_Req] = []
+    for want in declared:  # a requirement listed twice in pyproject.toml is recorded once
+        if not any(_same(want, seen, requires_python) for seen in unique):
+            unique.append(want)
+    remaining = list(locked)
+    for want in unique:
+        hit = next(
+            (i for i, got in enumerate(remaining) if _same(want, got, requires_python)), None
+        )
+        if hit is None:
+            _stale(member, f"'{want.text}'{context} is in pyproject.toml but not in the lock", path)
+        del remaining[hit]
+    if remaining:
+        _stale(
+            member, f"'{remaining[0].text}'{context} is in the lock but not in pyproject.toml", path
+        )
+
+
+def _stale(member: str, detail: str, path: Path) -> NoReturn:
+    raise StaleLockError(
+        f"uv.lock is out of date for member '{member}': {detail}; run `uv lock`", path=path
+    )
+
+
+def _declared(
+    reqs: Iterable[str], *, extra: str | None, sources: Mapping[str, Any], where: Path
+) -> list[_Req]:
+    return [_from_pyproject(r, extra=extra, sources=sources, where=where) for r in reqs]
+
+
+def check_fresh(index: LockIndex, workspace: Workspace) -> None:
+    """Raise :class:`StaleLockError` at the first difference between the lock and pyprojects."""
+    path = index.path
+    rp = index.file.requires_python
+    lock_members = set(index.members)
+    for name in sorted(set(workspace.members) - lock_members):
+        _stale(name, "the member is not in the lock", path)
+    for name in sorted(lock_members - set(workspace.members)):
+        _stale(name, "the lock lists it but it is no longer a workspace member", path)
+    for name, member in sorted(workspace.members.items()):
+        pkg = index.package(name)
+        meta = pkg.metadata
+        if meta is None and index.file.revision >= 4 and (pkg.dependencies or pkg.groups):
+            continue  # a metadata-free lock: nothing recorded to compare against
+        where = member.pyproject
+        dynamic = {str(d) for d in member.project.get("dynamic", ()) or ()}
+        locked_dist = (
+            [_from_lock(r, path) for r in (meta.requires_dist or ()) if meta] if meta else []
+        )
+        declared: list[_Req] = []
+        if "optional-dependencies" not in dynamic:
+            for extra, reqs in sorted(member.extras.items()):
+                declared += _declared(
+                    reqs, extra=canonicalize_name(extra), sources=member.sources, where=where
+                )
+        if member.dynamic_dependencies:
+            locked_dist = [r for r in locked_dist if r.marker and _EXTRA_TEST.search(r.marker)]
+        else:
+            declared = (
+                _declared(member.dependencies, extra=None, sources=member.sources, where=where)
+                + declared
+            )
+        if "optional-dependencies" in dynamic:
+            locked_dist = [
+                r for r in locked_dist if not (r.marker and _EXTRA_TEST.search(r.marker))
+            ]
+        _compare(
+            declared,
+            locked_dist,
+            members=index.member_set,
+            member=name,
+            context="",
+            requires_python=rp,
+            path=path,
+        )
+        if (
+            "optional-dependencies" not in dynamic
+            and meta is not None
+            and meta.provides_extras is not None
+        ):
+            want = {canonicalize_name(e) for e in member.extras}
+            got = set(meta.provides_extras)
+            for extra in sorted(want ^ got):
+                side = "pyproject.toml" if extra in want else "the lock"
+                _stale(name, f"extra '{extra}' is only in {side}", path)
+        locked_groups = dict(meta.requires_dev or {}) if meta is not None else {}
+        _compare_groups(
+            name,
+            members=index.member_set,
+            declared=member.groups,
+            locked=locked_groups,
+            sources=member.sources,
+            requires_python=rp,
+            where=where,
+            path=path,
+        )
+    if workspace.kind == "virtual":
+        _compare_groups(
+            "(workspace root)",
+            members=index.member_set,
+            declared=workspace.root_groups,
+            locked=dict(index.file.manifest_groups),
+            sources=workspace.root_sources,
+            requires_python=rp,
+            where=workspace.root_pyproject,
+            path=path,
+        )
+
+
+def _compare_groups(
+    member: str,
+    *,
+    members: frozenset[str],
+    declared: Mapping[str, Sequence[str]],
+    locked: Mapping[str, Sequence[MetaRequirement]],
+    sources: Mapping[str, Any],
+    requires_python: str | None,
+    where: Path,
+    path: Path,
+) -> None:
+    want = {canonicalize_name(g): reqs for g, reqs in declared.items()}
+    for group in sorted(set(want) ^ set(locked)):
+        side = "pyproject.toml" if group in want else "the lock"
+        _stale(member, f"dependency group '{group}' is only in {side}", path)
+    for group in sorted(want):
+        _compare(
+            _declared(want[group], extra=None, sources=sources, where=where),
+            [_from_lock(r, path) for r in locked[group]],
+            members=members,
+            member=member,
+            context=f" (group '{group}')",
+            requires_python=requires_python,
+            path=path,
+        )
