@@ -32,7 +32,7 @@ DefaultGroups = tuple[str, ...] | Literal["all"]
 
 
 def _join(where: str, key: str) -> str:
-    part = key if _BARE_KEY.match(key) else json.dumps(key)
+    part = key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
     return f"{where}.{part}" if where else part
 
 
