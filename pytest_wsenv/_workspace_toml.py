@@ -60,9 +60,6 @@ class Table:
     def fail(self, location: str, message: str) -> ConfigError:
         return ConfigError(f"{location} {message}", path=self.file)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.data
-
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.data.items())
 

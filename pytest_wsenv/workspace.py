@@ -14,7 +14,16 @@ Discovery (:meth:`Workspace.discover`) walks up from the start directory to the 
 of them as a member (matched by ``members``, not ``exclude``) the start is inside that
 workspace; otherwise the nearest candidate is a project of its own (kind ``single``).
 ``pyproject.toml`` files with neither table (tool configuration only) are passed over.
-Each ``pyproject.toml`` is parsed once and each glob expanded once.
+(uv 0.13 itself stops at the first ``[project]`` above a nested member, such as a member
+inside another member's directory, and then sees a lone project; walking on gives every
+directory inside the workspace the same answer.) Each ``pyproject.toml`` is parsed once
+and each glob expanded once.
+
+Checks made as uv makes them when it locks: a requirement that uses a
+``workspace = true`` source must name a member, a requirement on another member needs
+such a source, members may not define a workspace of their own, ``default-groups`` must
+name defined groups. Directories matched by ``members`` that are hidden, hold no files
+or (in a git work tree) only ignored files are skipped, as uv skips them.
 """
 
 from __future__ import annotations
@@ -130,12 +139,12 @@ class Workspace:
         """Deepest member whose directory contains ``path``; the root member for other files
         under an explicit root; ``None`` outside members of a virtual root or outside the root."""
         target = Path(path).resolve()
-        best: Member | None = None
-        for member in self.members.values():
-            if target == member.path or member.path in target.parents:  # noqa: SIM102
-                if best is None or len(member.path.parts) > len(best.path.parts):
-                    best = member
-        return best
+        owners = [
+            member
+            for member in self.members.values()
+            if target == member.path or member.path in target.parents
+        ]
+        return max(owners, key=lambda member: len(member.path.parts), default=None)
 
     def dependencies(self, name: str) -> frozenset[str]:
         """Members that ``name`` reaches through workspace deps, transitively (not itself)."""
