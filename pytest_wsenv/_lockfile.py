@@ -284,22 +284,29 @@ def _meta_req(reader: _Reader) -> MetaRequirement:
     )
 
 
-def _artifact(reader: _Reader) -> LockedArtifact:
+def _basename(location: str) -> str:
+    return location.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def _artifact(reader: _Reader, source: LockedSource) -> LockedArtifact:
     url = reader.opt_string("url")
     path = reader.opt_string("path")
     filename = reader.opt_string("filename")
     if filename is None:
-        located = url or path
+        # a url/path source's sdist records only its hash: the file is the source itself
+        located = url or path or (source.value if source.kind in ("url", "path") else None)
         if located is None:
             reader.fail("missing 'url', 'path' or 'filename'")
-        filename = located.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0].split("?", 1)[0]
+        filename = _basename(located)
     return LockedArtifact(url=url, path=path, hash=reader.opt_string("hash"), filename=filename)
 
 
-def _artifacts(reader: _Reader) -> tuple[tuple[LockedArtifact, ...], LockedArtifact | None]:
+def _artifacts(
+    reader: _Reader, source: LockedSource
+) -> tuple[tuple[LockedArtifact, ...], LockedArtifact | None]:
     sdist = reader.table("sdist")
-    wheels = tuple(_artifact(r) for r in reader.tables("wheels"))
-    return wheels, (_artifact(sdist) if sdist is not None and sdist.data else None)
+    wheels = tuple(_artifact(r, source) for r in reader.tables("wheels"))
+    return wheels, (_artifact(sdist, source) if sdist is not None and sdist.data else None)
 
 
 def _metadata(reader: _Reader | None) -> PackageMetadata | None:
@@ -326,13 +333,14 @@ def _package(index: int, reader: _Reader, artifact_text: str | None) -> LockedPa
     src = reader.table("source")
     if src is None:
         reader.fail("missing 'source'")
-    wheels, sdist = _artifacts(reader)
+    source = _source(src)
+    wheels, sdist = _artifacts(reader, source)
     groups_key = "dev-dependencies" if reader.has("dev-dependencies") else "dependency-groups"
     return LockedPackage(
         index=index,
         name=name,
         version=reader.opt_string("version"),
-        source=_source(src),
+        source=source,
         dependencies=tuple(_dep(r) for r in reader.tables("dependencies")),
         optional={
             canonicalize_name(extra): tuple(_dep(r) for r in deps)
@@ -430,7 +438,7 @@ def parse_artifacts(
     except LockError:
         loads_toml(full_text, path=path, error=LockError)  # raises with the file's line
         raise
-    return _artifacts(_Reader(data, package.where, path))
+    return _artifacts(_Reader(data, package.where, path), package.source)
 
 
 def parse_lock(text: str, path: Path) -> LockFile:
