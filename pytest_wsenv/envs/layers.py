@@ -27,6 +27,7 @@ top-level package of the same name would shadow it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shlex
@@ -46,6 +47,7 @@ __all__ = [
     "Layer",
     "attach_layers",
     "layer_plan",
+    "parent_pytest_version",
     "runner_requirements",
     "site_packages",
     "with_requirements",
@@ -68,10 +70,21 @@ class Layer:
     interpreter: Interpreter
 
 
-def runner_requirements(parent_pytest_version: str) -> tuple[str, ...]:
+def parent_pytest_version() -> str:
+    """The version of the pytest running this process (the parent session's)."""
+    return importlib.metadata.version("pytest")
+
+
+def runner_requirements(parent_pytest_version: str | None = None) -> tuple[str, ...]:
     """The layer that runs tests in a member env whose closure lacks pytest: the
-    parent's exact pytest (and, by resolution, its dependencies)."""
-    return (f"pytest=={parent_pytest_version}",)
+    parent's exact pytest (and, by resolution, its dependencies). ``None`` means the
+    running pytest's version."""
+    version = parent_pytest_version if parent_pytest_version is not None else _running_pytest()
+    return (f"pytest=={version}",)
+
+
+def _running_pytest() -> str:
+    return parent_pytest_version()
 
 
 def layer_plan(

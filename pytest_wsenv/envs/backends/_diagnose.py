@@ -37,6 +37,12 @@ _GENERIC = re.compile(
     r" distributions?.*)$"
 )
 
+#: pip's hash errors: a long sentence, then the requirement on the next (indented) line.
+_PIP_HASH_ERRORS = (
+    ("DO NOT MATCH THE HASHES", "hash mismatch for"),
+    ("Hashes are required in --require-hashes mode", "no hash given for"),
+)
+
 #: Installer wordings that name a package which could not be found.
 _MISSING_NAME = (
     re.compile(r"Because (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) was not found in the "),
@@ -77,15 +83,23 @@ def first_error(lines: tuple[str, ...]) -> str:
                 break
         if causes:
             return f"{text}: {causes[-1]}"
+        for marker, label in _PIP_HASH_ERRORS:
+            if marker in text and index + 1 < len(lines):
+                culprit = re.split(r" from | --hash", lines[index + 1].strip())[0]
+                return f"{label} {culprit}"
         if _GENERIC.match(text):
             specific = [u for u in upper if not _GENERIC.match(u)]
             if specific:
-                return specific[0]
-        return text
+                return _first_sentence(specific[0])
+        return _first_sentence(text)
     for line in reversed(lines):
         if line.strip():
             return line.strip()
     return "no output"
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ", maxsplit=1)[0] if len(text) > 120 else text
 
 
 def requirement_name(line: str) -> str | None:
