@@ -36,8 +36,9 @@ __all__ = [
 #: Bump when the layout or the way an env is built changes: every key changes with it.
 ENV_FORMAT = 1
 
-#: ``target`` = a member env; ``with`` = a shared layer env of ``--ws-with`` requirements.
-EnvKind = Literal["target", "with"]
+#: ``target`` = a member env; ``with`` / ``runner`` = a shared layer env (``--ws-with``
+#: requirements / the parent's pytest) attached to member envs.
+EnvKind = Literal["target", "with", "runner"]
 
 #: pyproject tables that configure tools only; editing them never changes an install.
 _TOOL_ONLY = frozenset(
@@ -49,7 +50,7 @@ _TOOL_ONLY = frozenset(
 class EnvSpec:
     """Every input of one environment. Cheap to build; :attr:`key` is computed once."""
 
-    label: str  # Target.label(), or "_with" for a layer env
+    label: str  # Target.label(), or "_with" / "_runner" for a layer env
     target: Target
     interpreter: Interpreter
     closure: Closure
@@ -60,10 +61,12 @@ class EnvSpec:
     workspace_root: str  # editable installs point into it, so a moved checkout rebuilds
     runner_pytest: str | None = None  # the parent's pytest version when a runner layer is used
     runner_requirements: tuple[str, ...] = ()
-    with_requirements: tuple[str, ...] = ()  # the with layer's resolved pins
+    with_requirements: tuple[str, ...] = ()  # the with layer's requirements
     no_install: tuple[str, ...] = ()
     kind: EnvKind = "target"
     format: int = ENV_FORMAT
+    # where the test tooling comes from, for people (derived from the inputs, not hashed)
+    layers: tuple[str, ...] = field(default=(), compare=False)
     key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,509 @@
+"""The environment engine: target + interpreter -> a ready, exact, cached environment.
+
+:meth:`EnvManager.spec_for` decides what an environment holds (cheap: the lock closure,
+member fingerprints, the backend's version), :meth:`EnvManager.ensure` reuses the cached
+env with that key or builds it. Test tooling is layered, and reported in
+:attr:`ReadyEnv.layers`:
+
+1. the target's lock closure with its default groups (as ``uv sync`` installs it);
+2. when that has no pytest: the ``test_group`` group added to the target (the member's
+   own group, else the workspace root's, as ``uv export --group`` resolves it);
+3. ``--ws-with`` requirements, in a separate cached layer env attached to this one;
+4. when there is still no pytest: a runner layer with the parent's pytest version.
+
+``strict_runner`` refuses layers 3 and 4 as a source of pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from ..errors import ConfigError, EnvBuildError, SelectionError
+from ..lock import Closure, Lock
+from ..target import Target
+from ..workspace import Workspace
+from . import cache, layers
+from .backends import Backend, BackendChoice, IndexSettings, InstallPlan, select_backend
+from .interpreters import Interpreter, find_interpreter
+from .plan import index_settings, plan_for
+from .spec import EnvKind, EnvSpec, diff, member_fingerprint
+from .unlocked import declared_requirements, pins_from_resolution
+
+__all__ = ["EnvManager", "ReadyEnv"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyEnv:
+    """An environment that exists, matches its spec, and may be run."""
+
+    name: str
+    path: Path
+    python: Path
+    bin_dir: Path
+    key: str
+    built: bool  # built (or rebuilt) by this call, as opposed to reused
+    seconds: float  # time this call took
+    packages: int  # distributions installed in it (layer envs not counted)
+    layers: tuple[str, ...]  # where its test tooling comes from, in order
+    site_packages: Path
+    reason: str | None = None  # why it was (re)built, when an earlier env existed
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class EnvManager:
+    """Builds and reuses the environments of one workspace, from any thread."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        lock: Lock | None,
+        *,
+        cache_dir: Path,
+        backend: BackendChoice = "auto",
+        offline: bool = False,
+        rebuild: bool = False,
+        with_reqs: Sequence[str] = (),
+        with_requirement_files: Sequence[str | os.PathLike[str]] = (),
+        test_group: str = "dev",
+        strict_runner: bool = False,
+        no_install: frozenset[str] = frozenset(),
+        log: Callable[[str], None] = _stderr,
+        verbose: bool = False,
+    ) -> None:
+        self.workspace = workspace
+        self.lock = lock
+        self.cache_dir = Path(cache_dir)
+        self.offline = offline
+        self.rebuild = rebuild
+        self.with_reqs = tuple(with_reqs)
+        self.with_requirement_files = tuple(str(f) for f in with_requirement_files)
+        self.test_group = canonicalize_name(test_group)
+        self.strict_runner = strict_runner
+        self.no_install = frozenset(canonicalize_name(n) for n in no_install)
+        self.log = log
+        self.verbose = verbose
+        self._backend_choice: BackendChoice = backend
+        self._backend: Backend | None = None
+        self._backend_version: str | None = None
+        self._started = time.time()
+        self._guard = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._rebuilt: set[str] = set()
+        self._warned_unlocked = False
+        self._fingerprints: dict[tuple[str, int, int], str] = {}
+        self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._layer_index: dict[str, IndexSettings] = {}
+
+    # -- choosing ------------------------------------------------------------------------
+
+    def interpreter(self, request: str | None) -> Interpreter:
+        """:func:`find_interpreter` with facts cached in this manager's cache directory."""
+        return find_interpreter(request, cache_dir=self.cache_dir)
+
+    @property
+    def backend(self) -> Backend:
+        with self._guard:
+            if self._backend is None:
+                self._backend = select_backend(self._backend_choice)
+            return self._backend
+
+    def _backend_id(self) -> tuple[str, str]:
+        backend = self.backend
+        if self._backend_version is None:
+            version = backend.version()
+            with self._guard:
+                self._backend_version = version
+        return backend.name, self._backend_version
+
+    def spec_for(self, target: Target, interpreter: Interpreter) -> EnvSpec:
+        """Every input of ``target``'s env on ``interpreter`` (no env is touched)."""
+        closure, target, tooling = self._tooled_closure(target, interpreter)
+        names = closure.names() - self.no_install
+        with_reqs = self._with_requirements(target, closure)
+        with_pytest = any(_requirement_name(r) == "pytest" for r in with_reqs)
+        runner_pytest: str | None = None
+        runner_reqs: tuple[str, ...] = ()
+        if "pytest" not in names and self.strict_runner:
+            raise EnvBuildError(
+                f"{target.label()} has no pytest in its locked dependencies (its default "
+                f"groups and dependency group {self.test_group!r}); add pytest to the "
+                f"{self.test_group!r} group of the member or of the workspace root and run "
+                "`uv lock`, or drop --ws-strict-runner"
+            )
+        if with_reqs:
+            tooling.append(f"with: {', '.join(with_reqs)}")
+        if "pytest" not in names and not with_pytest:
+            runner_pytest = _parent_pytest()
+            runner_reqs = layers.runner_requirements(runner_pytest)
+            tooling.append(f"runner: pytest {runner_pytest} (the running pytest's version)")
+        backend, backend_version = self._backend_id()
+        spec = EnvSpec(
+            label=target.label(),
+            target=target,
+            interpreter=interpreter,
+            closure=closure,
+            members=self._member_fingerprints(closure),
+            backend=backend,
+            backend_version=backend_version,
+            workspace_root=str(self.workspace.root),
+            runner_pytest=runner_pytest,
+            runner_requirements=runner_reqs,
+            with_requirements=with_reqs,
+            no_install=tuple(sorted(self.no_install)),
+            layers=tuple(tooling),
+        )
+        return spec
+
+    def _tooled_closure(
+        self, target: Target, interpreter: Interpreter
+    ) -> tuple[Closure, Target, list[str]]:
+        """Layers 1 and 2: the target's closure, plus ``test_group`` when it lacks pytest."""
+        closure = self._closure(target, interpreter)
+        source = "uv.lock" if self.lock is not None else "declared requirements (no uv.lock)"
+        described = [f"{source}: {target.label()}"]
+        if "pytest" in closure.names() - self.no_install:
+            return closure, target, described
+        if self.test_group in {canonicalize_name(g) for g in target.groups}:
+            return closure, target, described
+        grouped = dataclasses.replace(target, groups=(*target.groups, self.test_group))
+        try:
+            with_group = self._closure(grouped, interpreter)
+        except SelectionError:
+            return closure, target, described  # neither the member nor the root has it
+        if "pytest" not in with_group.names() - self.no_install:
+            return closure, target, described
+        described.append(f"group {self.test_group!r}")
+        return with_group, grouped, described
+
+    def _closure(self, target: Target, interpreter: Interpreter) -> Closure:
+        if self.lock is not None:
+            return self.lock.closure(self.workspace, target, interpreter.marker_env)
+        requirements, editable = declared_requirements(self.workspace, target)
+        if not self._warned_unlocked:
+            self._warned_unlocked = True
+            self.log(
+                f"no uv.lock in {self.workspace.root}: resolving the members' declared "
+                "requirements; this run is not reproducible (run `uv lock` to pin it)"
+            )
+        pinned = self._resolve(interpreter, requirements)
+        return pins_from_resolution(self.workspace, pinned, editable)
+
+    def _resolve(self, interpreter: Interpreter, requirements: tuple[str, ...]) -> tuple[str, ...]:
+        memo = (interpreter.executable, interpreter.version, requirements)
+        with self._guard:
+            found = self._resolved.get(memo)
+        if found is None:
+            index = index_settings(self.workspace, offline=self.offline)
+            found = self.backend.resolve(interpreter, requirements, index)
+            with self._guard:
+                self._resolved[memo] = found
+        return found
+
+    def _member_fingerprints(self, closure: Closure) -> tuple[tuple[str, str], ...]:
+        found: list[tuple[str, str]] = []
+        for pin in closure.pins:
+            if not (pin.member and pin.editable) or pin.name not in self.workspace.members:
+                continue
+            pyproject = self.workspace.members[pin.name].pyproject
+            try:
+                st = pyproject.stat()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read member {pin.name!r}: {exc}", path=pyproject
+                ) from exc
+            memo = (str(pyproject), st.st_size, st.st_mtime_ns)
+            with self._guard:
+                digest = self._fingerprints.get(memo)
+            if digest is None:
+                digest = member_fingerprint(pyproject)
+                with self._guard:
+                    self._fingerprints[memo] = digest
+            found.append((pin.name, digest))
+        return tuple(found)
+
+    def _with_requirements(self, target: Target, closure: Closure) -> tuple[str, ...]:
+        if not (self.with_reqs or self.with_requirement_files):
+            return ()
+        members = self.workspace.members
+        installed = [members[p.name].path for p in closure.pins if p.member and p.name in members]
+        return layers.with_requirements(
+            self.with_reqs,
+            self.with_requirement_files,
+            self._member_dir(target),
+            base_dir=self.workspace.root,
+            skip_dirs=installed,
+        )
+
+    def _member_dir(self, target: Target) -> Path:
+        if len(target.packages) == 1:
+            return self.workspace.member(target.packages[0]).path
+        return self.workspace.root
+
+    def _layer_specs(self, spec: EnvSpec) -> list[EnvSpec]:
+        """The shared layer envs ``spec`` reads from: ``--ws-with``, then the runner."""
+        wanted: list[tuple[EnvKind, tuple[str, ...]]] = []
+        if spec.with_requirements:
+            wanted.append(("with", spec.with_requirements))
+        if spec.runner_requirements:
+            wanted.append(("runner", spec.runner_requirements))
+        found: list[EnvSpec] = []
+        for kind, requirements in wanted:
+            layer = EnvSpec(
+                label=f"_{kind}",
+                target=Target(),
+                interpreter=spec.interpreter,
+                closure=Closure(()),
+                members=(),
+                backend=spec.backend,
+                backend_version=spec.backend_version,
+                workspace_root=spec.workspace_root,
+                with_requirements=requirements if kind == "with" else (),
+                runner_requirements=requirements if kind == "runner" else (),
+                runner_pytest=spec.runner_pytest if kind == "runner" else None,
+                kind=kind,
+                layers=(f"{kind}: {', '.join(requirements)}",),
+            )
+            with self._guard:
+                # resolved against the registries of the first closure that asks for it
+                self._layer_index.setdefault(
+                    layer.key,
+                    index_settings(self.workspace, spec.closure.pins, offline=self.offline),
+                )
+            found.append(layer)
+        return found
+
+    # -- ensuring ------------------------------------------------------------------------
+
+    def ensure(self, spec: EnvSpec) -> ReadyEnv:
+        """The env of ``spec``: reused when its cached copy is intact, else built once
+        (in-process and across processes), published atomically."""
+        start = time.perf_counter()
+        with self._guard:
+            key_lock = self._key_locks.setdefault(spec.key, threading.Lock())
+        with key_lock:
+            attached: list[ReadyEnv] = []
+            if spec.kind == "target":
+                attached = [self.ensure(layer) for layer in self._layer_specs(spec)]
+            forced = self.rebuild and spec.key not in self._rebuilt
+            found = cache.check(self.cache_dir, spec.name, spec.key)
+            if isinstance(found, cache.Manifest) and not forced:
+                if self.verbose:
+                    self.log(f"reusing {spec.name}")
+                return _ready(found, built=False, seconds=time.perf_counter() - start)
+            cache.ensure_cache_dir(self.cache_dir)
+            with cache.build_lock(self.cache_dir, spec.name, self.log):
+                found = cache.check(self.cache_dir, spec.name, spec.key)
+                if isinstance(found, cache.Manifest) and (
+                    not forced or found.created >= self._started
+                ):
+                    self._rebuilt.add(spec.key)
+                    return _ready(found, built=False, seconds=time.perf_counter() - start)
+                reason = self._reason(spec, found, forced)
+                manifest = self._build(spec, attached, reason)
+                self._rebuilt.add(spec.key)
+            return _ready(manifest, built=True, seconds=time.perf_counter() - start, reason=reason)
+
+    def _reason(self, spec: EnvSpec, found: cache.Manifest | str, forced: bool) -> str | None:
+        if isinstance(found, cache.Manifest):
+            return "--ws-rebuild" if forced else None
+        if found != "not built yet":
+            return found
+        previous = _previous(self.cache_dir, spec)
+        if previous is None:
+            return None
+        reasons = diff(previous.inputs, spec.inputs())
+        return "; ".join(reasons) if reasons else None
+
+    def _build(
+        self, spec: EnvSpec, attached: Sequence[ReadyEnv], reason: str | None
+    ) -> cache.Manifest:
+        backend = self.backend
+        if backend.name != spec.backend:
+            raise EnvBuildError(
+                f"{spec.name} is specified for the {spec.backend} backend but this run uses "
+                f"{backend.name}"
+            )
+        start = time.perf_counter()
+        log = self.log if self.verbose else _quiet
+        tmp = cache.new_temp_dir(self.cache_dir, spec.name)
+        try:
+            plans = self._plans(spec)
+            count = sum(len(p) for p in plans)
+            if self.verbose:
+                self.log(f"building {spec.short_name} ({backend.name}, {count} packages) ...")
+            python = backend.create(spec.interpreter, tmp, log)
+            cache.checkpoint("created")
+            for plan in plans:
+                backend.install(python, plan, log)
+            cache.checkpoint("installed")
+            site = cache.site_packages_of(tmp)
+            if attached:
+                layers.attach_layers(python, [env.site_packages for env in attached])
+            installed = _distributions(site)
+            _check_exact(spec, plans, installed, tmp)
+            record = {
+                "key": spec.key,
+                "kind": spec.kind,
+                "label": spec.label,
+                "inputs": spec.inputs(),
+                "interpreter": str(spec.interpreter.executable),
+                "build": {
+                    "backend": backend.name,
+                    "backend_version": spec.backend_version,
+                    "seconds": round(time.perf_counter() - start, 3),
+                    "packages": len(installed),
+                    "layers": [*spec.layers],
+                },
+            }
+            manifest = cache.publish(
+                self.cache_dir,
+                spec.name,
+                tmp,
+                record,
+                python=python,
+                bin_dir=python.parent,
+                attached=[env.name for env in attached],
+            )
+        except BaseException:
+            cache._remove_tree(tmp)
+            raise
+        seconds = time.perf_counter() - start
+        because = f" ({reason})" if reason else ""
+        self.log(
+            f"building {spec.short_name} ({backend.name}, {len(installed)} packages) ... "
+            f"{seconds:.1f}s{because}"
+        )
+        return manifest
+
+    def _plans(self, spec: EnvSpec) -> list[InstallPlan]:
+        if spec.kind == "target":
+            return [
+                plan_for(
+                    spec.closure, self.workspace, offline=self.offline, no_install=self.no_install
+                )
+            ]
+        requirements = spec.with_requirements or spec.runner_requirements
+        with self._guard:
+            index = self._layer_index.get(spec.key)
+        if index is None:
+            index = index_settings(self.workspace, offline=self.offline)
+        pinned = self.backend.resolve(spec.interpreter, requirements, index)
+        origin = "--ws-with" if spec.kind == "with" else "the runner layer (the parent's pytest)"
+        return [layers.layer_plan(pinned, index, origin=origin)]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+def _ready(
+    manifest: cache.Manifest, *, built: bool, seconds: float, reason: str | None = None
+) -> ReadyEnv:
+    return ReadyEnv(
+        name=manifest.name,
+        path=manifest.path,
+        python=manifest.python,
+        bin_dir=manifest.bin_dir,
+        key=manifest.key,
+        built=built,
+        seconds=seconds,
+        packages=manifest.packages,
+        layers=manifest.layers,
+        reason=reason,
+        site_packages=manifest.site_packages,
+    )
+
+
+def _parent_pytest() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("pytest")
+
+
+def _requirement_name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text.split(" --hash", 1)[0]).name)
+    except InvalidRequirement:
+        return None
+
+
+def _distributions(site: Path) -> dict[str, str]:
+    """``{normalized name: dist-info directory}`` of everything installed in ``site``."""
+    found: dict[str, str] = {}
+    for entry in os.listdir(site):
+        stem, dot, suffix = entry.rpartition(".")
+        if dot and suffix in ("dist-info", "egg-info"):
+            found[canonicalize_name(stem.split("-", 1)[0])] = entry
+    return found
+
+
+def _expected(spec: EnvSpec, plans: Sequence[InstallPlan]) -> set[str] | None:
+    """Distribution names the env must hold exactly (None: cannot tell, e.g. a layer with
+    editables or direct references whose names are only known after building)."""
+    if spec.kind == "target":
+        names = {p.name for p in spec.closure.pins if p.source_kind != "virtual"}
+        return names - set(spec.no_install)
+    names = set()
+    for plan in plans:
+        if plan.editables:
+            return None
+        for line in plan.requirements:
+            name = _requirement_name(line)
+            if name is None:
+                return None
+            names.add(name)
+    return names
+
+
+def _check_exact(
+    spec: EnvSpec, plans: Sequence[InstallPlan], installed: dict[str, str], where: Path
+) -> None:
+    """The env holds exactly the plan: nothing missing, nothing extra."""
+    expected = _expected(spec, plans)
+    if expected is None:
+        return
+    have = set(installed)
+    missing = sorted(expected - have)
+    extra = sorted(have - expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra)}")
+        raise EnvBuildError(
+            f"the {spec.backend} backend did not install exactly the plan of "
+            f"{spec.short_name}: {'; '.join(parts)}",
+            path=where,
+        )
+
+
+def _previous(cache_dir: Path, spec: EnvSpec) -> cache.Manifest | None:
+    """The most recently used other env of the same target and Python (for the diff)."""
+    prefix = f"{spec.short_name}-"
+    best: cache.Manifest | None = None
+    try:
+        names = [n for n in os.listdir(cache_dir) if n.startswith(prefix) and n != spec.name]
+    except OSError:
+        return None
+    for name in names:
+        try:
+            manifest = cache.read_manifest(cache_dir / name)
+        except cache.InvalidManifest:
+            continue
+        if best is None or manifest.last_used > best.last_used:
+            best = manifest
+    return best
