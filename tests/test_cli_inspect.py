@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -268,11 +267,9 @@ def test_closure_unknown_package_is_one_line(capsys: pytest.CaptureFixture[str])
 
 
 def _process(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run(
         [sys.executable, "-m", "pytest_wsenv", *argv],
         cwd=cwd,
-        env=env,
         capture_output=True,
         text=True,
         timeout=120,
