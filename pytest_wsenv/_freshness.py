@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from ._lockfile import MetaRequirement
+from ._lockfile import DefaultGroups, MetaRequirement
 from ._markers import equivalent
 from .errors import ConfigError, StaleLockError
 
@@ -233,6 +233,7 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             for extra in sorted(want ^ got):
                 side = "pyproject.toml" if extra in want else "the lock"
                 _stale(name, f"extra '{extra}' is only in {side}", path)
+        _compare_defaults(name, pkg.default_groups, member.default_groups, index, path)
         locked_groups = dict(meta.requires_dev or {}) if meta is not None else {}
         _compare_groups(
             name,
@@ -245,6 +246,13 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             path=path,
         )
     if workspace.kind == "virtual":
+        raw = workspace.uv_settings.get("default-groups", ["dev"])
+        declared_defaults: DefaultGroups = (
+            "all" if raw == "all" else tuple(canonicalize_name(str(g)) for g in raw)
+        )
+        _compare_defaults(
+            "(workspace root)", index.file.default_groups, declared_defaults, index, path
+        )
         _compare_groups(
             "(workspace root)",
             members=index.member_set,
@@ -255,6 +263,24 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             where=workspace.root_pyproject,
             path=path,
         )
+
+
+def _compare_defaults(
+    member: str,
+    recorded: DefaultGroups | None,
+    declared: DefaultGroups,
+    index: LockIndex,
+    path: Path,
+) -> None:
+    """uv 0.13 (lock revision 5) records non-default ``default-groups``."""
+    if recorded is None:
+        if index.file.revision < 5 or declared == ("dev",):
+            return
+        recorded = ("dev",)
+    same = recorded == declared if "all" in (recorded, declared) else set(recorded) == set(declared)
+    if not same:
+        shown = declared if declared == "all" else list(declared)
+        _stale(member, f"default-groups {shown!r} differs from the lock's", path)
 
 
 def _compare_groups(

@@ -24,6 +24,7 @@ from .errors import LockError
 __all__ = [
     "SUPPORTED_VERSION",
     "ConflictItem",
+    "DefaultGroups",
     "LockFile",
     "LockedArtifact",
     "LockedDep",
@@ -43,6 +44,7 @@ def canonicalize_name(name: str) -> str:
     return _canonicalize_name(name)
 
 
+DefaultGroups = tuple[str, ...] | Literal["all"]
 SourceKindName = Literal["registry", "editable", "virtual", "directory", "path", "git", "url"]
 _SOURCE_KINDS: tuple[SourceKindName, ...] = (
     "registry",
@@ -126,6 +128,8 @@ class LockedPackage:
     # uv.lock lines of ``wheels``/``sdist`` not parsed yet (see parse_artifacts); None
     # when ``wheels``/``sdist`` above were parsed with the rest
     artifact_text: str | None = None
+    # tool.uv.default-groups as uv records it (revision 5+, only when not the default)
+    default_groups: DefaultGroups | None = None
 
     @property
     def is_workspace_root(self) -> bool:
@@ -157,6 +161,7 @@ class LockFile:
     members: tuple[str, ...]
     manifest_requirements: tuple[MetaRequirement, ...]
     manifest_groups: Mapping[str, tuple[MetaRequirement, ...]]
+    default_groups: DefaultGroups | None  # the (virtual) root's, from [manifest]
     packages: tuple[LockedPackage, ...]
 
 
@@ -328,6 +333,14 @@ def _metadata(reader: _Reader | None) -> PackageMetadata | None:
     return PackageMetadata(requires_dist, requires_dev, provides)
 
 
+def _default_groups(reader: _Reader) -> DefaultGroups | None:
+    if not reader.has("default-groups"):
+        return None
+    if reader.data["default-groups"] == "all":
+        return "all"
+    return tuple(canonicalize_name(g) for g in reader.strings("default-groups"))
+
+
 def _package(index: int, reader: _Reader, artifact_text: str | None) -> LockedPackage:
     name = canonicalize_name(reader.string("name"))
     src = reader.table("source")
@@ -356,6 +369,7 @@ def _package(index: int, reader: _Reader, artifact_text: str | None) -> LockedPa
         metadata=_metadata(reader.table("metadata")),
         where=reader.where,
         artifact_text=artifact_text,
+        default_groups=_default_groups(reader),
     )
 
 
@@ -471,6 +485,7 @@ def parse_lock(text: str, path: Path) -> LockFile:
         conflicts=_conflicts(top),
         members=tuple(canonicalize_name(m) for m in manifest.strings("members")),
         manifest_requirements=tuple(_meta_req(r) for r in manifest.tables("requirements")),
+        default_groups=_default_groups(manifest),
         manifest_groups={
             canonicalize_name(group): tuple(_meta_req(r) for r in reqs)
             for group, reqs in manifest.table_of_tables("dependency-groups").items()

@@ -25,13 +25,13 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
-from ._lockfile import LockedPackage
+from ._lockfile import DefaultGroups, LockedPackage
 from ._lockindex import LockIndex
 from .errors import SelectionError
 from .target import Target
 from .workspace import Workspace
 
-__all__ = ["Plan", "check_conflicts", "plan_target"]
+__all__ = ["Plan", "check_conflicts", "member_defaults", "plan_target"]
 
 TargetKind = Literal["project", "projects", "workspace", "non-project"]
 
@@ -79,7 +79,7 @@ class Plan:
         return group not in self.declared(self.name)
 
 
-def _default_groups(raw: object) -> tuple[str, ...] | Literal["all"]:
+def _default_groups(raw: object) -> DefaultGroups:
     if raw == "all":
         return "all"
     if isinstance(raw, list | tuple):
@@ -87,16 +87,23 @@ def _default_groups(raw: object) -> tuple[str, ...] | Literal["all"]:
     return ("dev",)
 
 
-def _root_defaults(workspace: Workspace) -> tuple[str, ...] | Literal["all"]:
-    if workspace.kind == "virtual":
+def member_defaults(index: LockIndex, pkg: LockedPackage, workspace: Workspace) -> DefaultGroups:
+    """A member's ``default-groups``: as the lock records it, else from its pyproject."""
+    if pkg.default_groups is not None:
+        return pkg.default_groups
+    member = workspace.members.get(pkg.name)
+    return member.default_groups if member is not None else ("dev",)
+
+
+def _root_defaults(index: LockIndex, workspace: Workspace) -> DefaultGroups:
+    if workspace.kind == "virtual" or index.root is None:
+        if index.file.default_groups is not None:
+            return index.file.default_groups
         return _default_groups(workspace.uv_settings.get("default-groups", ["dev"]))
-    roots = [m for m in workspace.members.values() if m.is_root or m.path == workspace.root]
-    if not roots and len(workspace.members) == 1:
-        roots = list(workspace.members.values())
-    return roots[0].default_groups if roots else ("dev",)
+    return member_defaults(index, index.root, workspace)
 
 
-def _groups(target: Target, defaults: tuple[str, ...] | Literal["all"]) -> _Groups:
+def _groups(target: Target, defaults: DefaultGroups) -> _Groups:
     explicit = {canonicalize_name(g) for g in (*target.groups, *target.only_groups)}
     only = bool(target.only_groups)
     use_defaults = not target.no_default_groups and not only
@@ -141,10 +148,9 @@ def plan_target(index: LockIndex, workspace: Workspace, target: Target) -> Plan:
     else:
         kind, roots = "project", (index.root,)
     if kind == "project" and names:
-        member = workspace.members.get(roots[0].name)
-        defaults = member.default_groups if member is not None else ("dev",)
+        defaults = member_defaults(index, roots[0], workspace)
     else:
-        defaults = _root_defaults(workspace)
+        defaults = _root_defaults(index, workspace)
 
     def declared(name: str) -> frozenset[str]:
         return index.declared_groups(index.package(name), workspace)

@@ -349,6 +349,17 @@ def test_member_groups_and_root_group_inheritance(lock: Lock, ws: Workspace) -> 
     assert "checker" not in lock.closure(ws, Target(packages=("lib",)), PY312).names()
 
 
+def test_default_groups_recorded_in_the_lock_win(ws: Workspace) -> None:
+    """Lock revision 5 records non-default ``default-groups``; the lock is the authority."""
+    old = 'source = { editable = "packages/tool" }\n'
+    assert old in LOCK
+    text = LOCK.replace("revision = 3", "revision = 5").replace(old, old + "default-groups = []\n")
+    lock = Lock.loads(text, path=ws.lock_path)
+    assert "linter" not in lock.closure(ws, Target(packages=("tool",)), PY312).names()
+    with pytest.raises(StaleLockError, match="member 'tool': default-groups \\['dev'\\] differs"):
+        lock.check_fresh(ws)
+
+
 def test_group_flags(lock: Lock, ws: Workspace) -> None:
     only = lock.closure(ws, Target(only_groups=("lint",)), PY312)
     assert only.names() == {"linter"}
