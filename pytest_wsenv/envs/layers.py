@@ -238,10 +238,10 @@ def _line(line: str, *, where: str, base: Path, skip: set[Path]) -> list[str]:
     if _looks_like_path(text):
         return [str(Path(os.path.normpath(base / os.path.expanduser(text))))]
     try:
-        Requirement(text)
+        requirement = Requirement(text)
     except InvalidRequirement as exc:
         raise ConfigError(f"{where}: invalid requirement {text!r}: {exc}") from exc
-    return [text]
+    return [str(requirement)]  # normalized spelling: these lines are part of an env key
 
 
 def _looks_like_path(text: str) -> bool:
