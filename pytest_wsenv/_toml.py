@@ -19,7 +19,8 @@ __all__ = ["load_toml", "loads_toml"]
 def loads_toml(text: str, *, path: Path, error: type[WsenvError] = ConfigError) -> dict[str, Any]:
     """Parse ``text`` read from ``path``; a syntax error becomes ``error`` naming the line."""
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise error(f"invalid TOML: {exc}", path=path) from exc
 

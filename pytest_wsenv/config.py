@@ -32,7 +32,8 @@ class WsConfig:
     no_default_groups: bool
     pythons: tuple[str, ...]
     backend: BackendChoice
-    cache_dir: Path | None
+    cache_dir_option: str | None  # --ws-cache-dir as given (relative to the invocation dir)
+    cache_dir_ini: tuple[Path, ...]  # wsenv_cache_dir, resolved against the ini file
     offline: bool
     rebuild: bool
     with_reqs: tuple[str, ...]
@@ -56,14 +57,9 @@ class WsConfig:
         backend = config.getoption("ws_backend") or str(config.getini("wsenv_backend")).strip()
         if backend not in ("auto", "uv", "pip"):
             raise ConfigError(f"wsenv_backend = {backend!r}: choose auto, uv or pip")
-        cache_dir: Path | None = None
-        if config.getoption("ws_cache_dir"):
-            cache_dir = Path(config.getoption("ws_cache_dir")).expanduser()
-            cache_dir = config.invocation_params.dir / cache_dir
-        elif environ.get("PYTEST_WSENV_CACHE_DIR"):
-            cache_dir = Path(environ["PYTEST_WSENV_CACHE_DIR"]).expanduser().absolute()
-        elif config.getini("wsenv_cache_dir"):
-            cache_dir = Path(cast("list[Path]", config.getini("wsenv_cache_dir"))[0])
+        option_dir = config.getoption("ws_cache_dir")
+        if option_dir:
+            option_dir = str(config.invocation_params.dir / Path(option_dir).expanduser())
         restarts = str(config.getini("wsenv_max_restarts")).strip()
         if not restarts.isdigit():
             raise ConfigError(f"wsenv_max_restarts = {restarts!r}: expected a whole number")
@@ -75,7 +71,8 @@ class WsConfig:
             no_default_groups=flag("ws_no_default_groups", "wsenv_no_default_groups"),
             pythons=many("ws_python", "wsenv_pythons"),
             backend=cast("BackendChoice", backend),
-            cache_dir=cache_dir,
+            cache_dir_option=option_dir,
+            cache_dir_ini=tuple(cast("list[Path]", config.getini("wsenv_cache_dir") or [])),
             offline=flag("ws_offline", "wsenv_offline") or _truthy(environ.get("UV_OFFLINE")),
             rebuild=bool(config.getoption("ws_rebuild")),
             with_reqs=many("ws_with", "wsenv_with"),

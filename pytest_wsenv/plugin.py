@@ -7,9 +7,11 @@ registered, and the session is an ordinary pytest session.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-__all__ = ["pytest_addoption", "pytest_configure"]
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_load_initial_conftests"]
 
 #: (option dest, ini name) pairs whose use turns isolation on.
 _ACTIVATING = (
@@ -145,7 +147,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _active(config: pytest.Config) -> bool:
+    if os.environ.get("PYTEST_WSENV_MEMBER"):  # a child never isolates again
+        return False
     return any(config.getoption(dest) or config.getini(ini) for dest, ini in _ACTIVATING)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """An isolated parent imports no conftest.py: they are member test code, loaded by
+    each member's child in its own environment."""
+    namespace = early_config.known_args_namespace
+    if os.environ.get("PYTEST_WSENV_MEMBER"):
+        return
+    for dest, ini in _ACTIVATING:
+        if getattr(namespace, dest, None) or early_config.getini(ini):
+            namespace.noconftest = True
+            return
 
 
 @pytest.hookimpl(tryfirst=True)

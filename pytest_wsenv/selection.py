@@ -206,8 +206,8 @@ def select_runs(
             if path.is_dir() and not tail:
                 assignments.add_directory(path, python)
                 continue
-            owner = workspace.member_for(path)
-            assignments.add(owner.name if owner else ALL_MEMBERS, path, tail, python)
+            found = workspace.member_for(path)
+            assignments.add(found.name if found else ALL_MEMBERS, path, tail, python)
     owners = [o for o in assignments.items if not wanted or o in wanted]
     owners.sort(key=lambda o: (o == ALL_MEMBERS, o))
     _check_extras(workspace, request, owners)

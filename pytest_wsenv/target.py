@@ -64,7 +64,7 @@ class MarkerEnv:
         """The marker environment of the running interpreter."""
         from packaging.markers import default_environment
 
-        return cls.from_dict(dict(default_environment()))
+        return cls.from_dict({k: str(v) for k, v in default_environment().items()})
 
     @classmethod
     def for_version(cls, version: str) -> MarkerEnv:

@@ -1,0 +1,298 @@
+"""Turn an isolated pytest session's configuration into child runs, and register them.
+
+This is the one place where the pieces meet: :class:`~.config.WsConfig` (what the user
+asked for) -> :class:`~.workspace.Workspace` -> :func:`~.selection.select_runs` ->
+:class:`~.envs.manager.EnvManager` (built lazily, per child, in the runner's worker
+threads) -> :class:`~.runner.IsolatedRun` (children and report replay).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from .config import WsConfig
+from .envs.cache import resolve_cache_dir
+from .envs.manager import EnvManager, ReadyEnv
+from .errors import SelectionError, WsenvError
+from .lock import Lock
+from .runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env, route_args
+from .selection import ALL_MEMBERS, MemberRun, Request, select_runs
+from .workspace import Workspace
+
+__all__ = ["install"]
+
+PLUGIN_NAME = "wsenv-isolated"
+
+
+def install(config: pytest.Config) -> None:
+    """Plan the isolated run for ``config`` and register it; usage errors are one line."""
+    try:
+        controller = _Controller.create(config)
+    except WsenvError as exc:
+        raise pytest.UsageError(f"pytest-wsenv: {exc}") from None
+    # Every argument now belongs to a child: the parent collects nothing in-process.
+    config.args = []
+    config.pluginmanager.register(controller.run, PLUGIN_NAME)
+    config.pluginmanager.register(controller, f"{PLUGIN_NAME}-summary")
+
+
+def _take_over_xdist(config: pytest.Config) -> int:
+    """``-n N``: run N member children at once instead of N xdist workers."""
+    numprocesses = config.getoption("numprocesses", None)
+    if not numprocesses or config.getoption("dist", "no") == "no":
+        return 1
+    config.option.dist = "no"
+    config.option.tx = []
+    return max(1, int(numprocesses))
+
+
+def _start_dir(config: pytest.Config) -> Path:
+    """Where to look for the workspace: the first collection argument, else the cwd."""
+    invocation = config.invocation_params.dir
+    for arg in config.args:
+        path = invocation / arg.split("::", 1)[0]
+        if path.exists():
+            return path
+    return invocation
+
+
+def _forwarded_options(config: pytest.Config) -> list[str]:
+    """Parent options that change what a child selects or how it reports a failure."""
+    opt = config.option
+    args: list[str] = []
+    if opt.keyword:
+        args += ["-k", opt.keyword]
+    if opt.markexpr:
+        args += ["-m", opt.markexpr]
+    if opt.verbose > 0:
+        args.append("-" + "v" * opt.verbose)
+    elif opt.verbose < 0:
+        args.append("-" + "q" * -opt.verbose)
+    if opt.tbstyle and opt.tbstyle != "auto":
+        args.append(f"--tb={opt.tbstyle}")
+    if opt.showlocals:
+        args.append("--showlocals")
+    if opt.runxfail:
+        args.append("--runxfail")
+    if opt.maxfail:
+        args.append(f"--maxfail={opt.maxfail}")
+    for spec in opt.pythonwarnings or ():
+        args.append(f"-W{spec}")
+    if opt.importmode != "prepend":
+        args.append(f"--import-mode={opt.importmode}")
+    if opt.failedfirst:
+        args.append("--ff")
+    return args
+
+
+class _Controller:
+    """Holds the run's plan and the environments prepared for it; adds the summary."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        config: pytest.Config,
+        workspace: Workspace,
+        manager: EnvManager,
+        runs: Sequence[MemberRun],
+        max_parallel: int,
+        max_restarts: int,
+    ) -> None:
+        self.config = config
+        self.workspace = workspace
+        self.manager = manager
+        self.runs = {run.key: run for run in runs}
+        self.envs: dict[str, ReadyEnv] = {}
+        self._envs_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._forwarded = _forwarded_options(config)
+        parent_root = Path(os.path.realpath(config.rootpath))
+        requests = [
+            ChildRequest(
+                key=run.key,
+                member=run.member,
+                prepare=self._preparer(run),
+                nodeid_prefix=_relative(run.rootdir, parent_root),
+                nodeid_suffix=run.suffix,
+            )
+            for run in runs
+        ]
+        requests = self._apply_last_failed(requests)
+        self.run = IsolatedRun(
+            config, requests, max_parallel=max_parallel, max_restarts=max_restarts
+        )
+
+    @classmethod
+    def create(cls, config: pytest.Config) -> _Controller:
+        settings = WsConfig.from_pytest(config)
+        max_parallel = _take_over_xdist(config)
+        workspace = Workspace.discover(_start_dir(config))
+        lock: Lock | None = None
+        if workspace.lock_path.is_file():
+            lock = Lock.load(workspace.lock_path)
+            lock.check_fresh(workspace)
+        request = Request(
+            packages=settings.packages,
+            extras=settings.extras,
+            all_extras=settings.all_extras,
+            groups=settings.groups,
+            no_default_groups=settings.no_default_groups,
+            pythons=settings.pythons or (None,),
+        )
+        runs = select_runs(
+            workspace,
+            config.args,
+            config.invocation_params.dir,
+            request,
+            explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
+        )
+        writer = _LineWriter(config.pluginmanager.get_plugin("terminalreporter"))
+        manager = EnvManager(
+            workspace,
+            lock,
+            cache_dir=resolve_cache_dir(
+                workspace.root, settings.cache_dir_option, settings.cache_dir_ini
+            ),
+            backend=settings.backend,
+            offline=settings.offline,
+            rebuild=settings.rebuild,
+            with_reqs=settings.with_reqs,
+            with_requirement_files=settings.with_requirement_files,
+            test_group=settings.test_group,
+            strict_runner=settings.strict_runner,
+            no_install=frozenset(settings.no_install),
+            log=writer,
+            verbose=config.option.verbose > 0,
+        )
+        return cls(config, workspace, manager, runs, max_parallel, settings.max_restarts)
+
+    # --- per child ------------------------------------------------------------------------
+
+    def _preparer(self, run: MemberRun) -> Callable[[], ChildSpec]:
+        return lambda: self._prepare(run)
+
+    def _prepare(self, run: MemberRun) -> ChildSpec:
+        interpreter = self.manager.interpreter(run.python)
+        member = self.workspace.members.get(run.member)
+        if member is not None and member.requires_python is not None:
+            version = Version(interpreter.version)
+            if not member.requires_python.contains(version, prereleases=True):
+                raise SelectionError(
+                    f"member '{run.member}' requires-python {member.requires_python} "
+                    f"excludes Python {interpreter.version} ({interpreter.executable})"
+                )
+        ready = self.manager.ensure(self.manager.spec_for(run.target, interpreter))
+        with self._envs_lock:
+            self.envs[run.key] = ready
+        args = [*self._forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
+        env = clean_child_env(os.environ, ready.bin_dir, run.member)
+        return ChildSpec(
+            key=run.key,
+            member=run.member,
+            python=ready.python,
+            rootdir=run.rootdir,
+            args=tuple(args),
+            env=env,
+            nodeid_prefix=_relative(run.rootdir, Path(os.path.realpath(self.config.rootpath))),
+            nodeid_suffix=run.suffix,
+        )
+
+    def _apply_last_failed(self, requests: list[ChildRequest]) -> list[ChildRequest]:
+        """``--lf``: run only the last failures, each in its own member's env."""
+        if not self.config.getoption("lf", False) or self.config.cache is None:
+            return requests
+        lastfailed = self.config.cache.get("cache/lastfailed", {})
+        if not lastfailed:
+            return requests
+        routed = route_args(requests, sorted(lastfailed))
+        kept: list[ChildRequest] = []
+        for request in requests:
+            child_args = routed.get(request.key)
+            if not child_args:
+                continue
+            run = self.runs[request.key]
+            self.runs[request.key] = MemberRun(
+                key=run.key,
+                member=run.member,
+                target=run.target,
+                python=run.python,
+                rootdir=run.rootdir,
+                args=tuple(child_args),
+                suffix=run.suffix,
+                ignores=run.ignores,
+            )
+            kept.append(request)
+        if not kept:
+            return requests
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            count = sum(len(v) for v in routed.values())
+            reporter.write_line(f"run-last-failure: rerun previous {count} failures (isolated)")
+        return [
+            ChildRequest(
+                key=r.key,
+                member=r.member,
+                prepare=self._preparer(self.runs[r.key]),
+                nodeid_prefix=r.nodeid_prefix,
+                nodeid_suffix=r.nodeid_suffix,
+            )
+            for r in kept
+        ]
+
+    # --- hooks ----------------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        members = sorted({r.member for r in self.runs.values()})
+        return [
+            f"wsenv: workspace {self.workspace.root} ({self.workspace.kind}), "
+            f"isolated members: {', '.join(m if m != ALL_MEMBERS else 'all' for m in members)}"
+        ]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        summaries = {s.key: s for s in self.run.summaries()}
+        if not summaries:
+            return
+        terminalreporter.section("wsenv environments", sep="-")
+        for key, run in self.runs.items():
+            ready = self.envs.get(key)
+            summary = summaries.get(key)
+            extras = f"[{','.join(run.target.extras)}]" if run.target.extras else ""
+            member = "all members" if run.member == ALL_MEMBERS else run.member
+            if ready is None:
+                state = "no environment"
+                python = run.python or "default"
+                name = "-"
+            else:
+                state = f"built in {ready.seconds:.1f}s" if ready.built else "reused"
+                python = summary.python if summary and summary.python else "?"
+                name = ready.name
+            tests = summary.tests_run if summary else 0
+            line = f"{member}{extras} py{python}: {name} {state}, {tests} tests"
+            if summary and summary.restarts:
+                line += f", {summary.restarts} restarts"
+            if summary and summary.error:
+                line += f" ({summary.error.splitlines()[0]})"
+            terminalreporter.write_line(line)
+
+
+class _LineWriter:
+    """Progress lines from worker threads, written whole through the terminal reporter."""
+
+    def __init__(self, reporter: pytest.TerminalReporter | None) -> None:
+        self._reporter = reporter
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            if self._reporter is not None:
+                self._reporter.write_line(line)
+
+
+def _relative(path: Path, start: Path) -> str:
+    rel = os.path.relpath(os.path.realpath(path), start)
+    return "" if rel == "." else Path(rel).as_posix()
