@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,3 +109,35 @@ def test_unknown_package_is_one_clear_error(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "nope" in err
+
+
+@pytest.mark.slow
+@pytest.mark.uv
+def test_key_names_the_env_pytest_builds(
+    make_workspace: MakeWorkspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        **FILES,
+        "pyproject.toml": CONSTRAINED + 'find-links = ["{WHEELHOUSE}"]\n',
+        "packages/left/tests/test_left.py": "def test_left():\n    import tinyright\n",
+    }
+    root = make_workspace(files)
+    env = dict(os.environ)
+    env.update(
+        UV_CACHE_DIR=str(tmp_path / "uv-cache"), PIP_NO_INDEX="1", VIRTUALENV_NO_DOWNLOAD="1"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--ws-package", "left", "--ws-offline", "-q"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    built = {p.name for p in (root / ".wsenv").iterdir() if p.is_dir()}
+    assert main(["-C", str(root), "cache-key", "--ws-package", "left", "-v"]) == 0
+    named = {line.split()[1] for line in capsys.readouterr().err.splitlines()}
+    assert len(named) == 1
+    assert named <= built

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
 from ..envs.backends import BackendChoice
+from ..envs.cache import resolve_cache_dir
 from ..envs.interpreters import find_interpreter
 from ..envs.manager import EnvManager
 from ..lock import Lock
@@ -68,6 +68,13 @@ def register(subparsers: Any) -> None:
     many("with", "REQ", "As --ws-with (repeatable)")
     many("no-install-package", "NAME", "As --ws-no-install-package (repeatable)")
     parser.add_argument(
+        "--with-requirements",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="As a line of the wsenv_with_requirements ini key (repeatable)",
+    )
+    parser.add_argument(
         "--test-group", default="dev", help="As the wsenv_test_group ini key (default: dev)"
     )
     parser.add_argument(
@@ -92,18 +99,13 @@ def derive_key(env_keys: Iterable[str], *, prefix: str, platform: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.discover(Path(args.directory).resolve())
     lock = Lock.load(workspace.lock_path) if workspace.lock_path.exists() else None
-    if args.cache_dir:
-        cache_dir = Path(args.cache_dir).expanduser().absolute()
-    elif os.environ.get("PYTEST_WSENV_CACHE_DIR"):
-        cache_dir = Path(os.environ["PYTEST_WSENV_CACHE_DIR"]).expanduser().absolute()
-    else:
-        cache_dir = workspace.root / ".wsenv"
     manager = EnvManager(
         workspace,
         lock,
-        cache_dir=cache_dir,
+        cache_dir=resolve_cache_dir(workspace.root, args.cache_dir),
         backend=cast(BackendChoice, args.backend),
         with_reqs=args.withs,
+        with_requirement_files=args.with_requirements,
         test_group=args.test_group,
         no_install=frozenset(args.no_install_packages),
         log=lambda line: print(line, file=sys.stderr),
