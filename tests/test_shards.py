@@ -236,3 +236,9 @@ def test_matrix_shards_balance_by_test_count_then_by_durations(
         ("1/2", ["mid"]),
         ("2/2", ["big", "small", "tiny"]),
     ]
+
+
+def test_matrix_shards_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _workspace_with_tests(tmp_path, {"a": 1})
+    assert main(["-C", str(root), "matrix", "--shards", "0"]) == 2
+    assert "--shards must be at least 1, not 0" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..changed import changed_members
+from ..errors import SelectionError
 from ..matrix import Format, Job, MatrixConfig, parse_python, plan_jobs, render
 from ..shards import count_tests, member_weights, read_durations, shard_jobs
 from ..workspace import Workspace
@@ -95,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.discover(Path(args.directory).resolve())
     config = MatrixConfig.load(workspace)
     pythons = [parse_python(p, where="--python") for p in args.python]
+    if args.shards is not None and args.shards < 1:
+        raise SelectionError(f"--shards must be at least 1, not {args.shards}")
     plan = plan_jobs(workspace, config, pythons=pythons, extras_combos=args.extras_combos)
     jobs = list(plan.jobs)
     reasons: dict[str, str] = {}
