@@ -86,9 +86,47 @@ def _forwarded_options(config: pytest.Config) -> list[str]:
         args.append(f"-W{spec}")
     if opt.importmode != "prepend":
         args.append(f"--import-mode={opt.importmode}")
-    if opt.failedfirst:
+    if getattr(opt, "failedfirst", False):
         args.append("--ff")
     return args
+
+
+def _narrow(
+    config: pytest.Config, workspace: Workspace, runs: list[MemberRun], settings: WsConfig
+) -> list[MemberRun]:
+    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    ref = config.getoption("ws_changed_since")
+    if ref:
+        from .changed import changed_members
+
+        changed = changed_members(workspace, ref, pythons=settings.pythons)
+        everything = set(changed) >= set(workspace.members)
+        runs = [r for r in runs if r.member in changed or (r.member == ALL_MEMBERS and everything)]
+        if reporter is not None and config.option.verbose > 0:
+            for member, why in changed.items():
+                reporter.write_line(f"wsenv: {member} selected: {why}")
+    shard = config.getoption("ws_shard")
+    if shard:
+        from . import shards
+
+        k, n = shards.parse_shard(shard)
+        counts = {
+            r.key: shards.count_tests(workspace, workspace.members[r.member])
+            for r in runs
+            if r.member in workspace.members
+        }
+        cache = getattr(config, "cache", None)
+        recorded = cache.get(shards.DURATIONS_KEY, {}) if cache is not None else {}
+        durations = {
+            str(key): float(value)
+            for key, value in (recorded.items() if isinstance(recorded, dict) else ())
+            if isinstance(value, int | float) and value >= 0
+        }
+        weights = shards.member_weights([r.key for r in runs], durations, counts)
+        keep = set(shards.select_shard(weights, k, n))
+        runs = [r for r in runs if r.key in keep]
+    return runs
 
 
 class _Controller:
@@ -151,6 +189,7 @@ class _Controller:
             request,
             explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
         )
+        runs = _narrow(config, workspace, runs, settings)
         writer = _LineWriter(config.pluginmanager.get_plugin("terminalreporter"))
         manager = EnvManager(
             workspace,
@@ -252,6 +291,20 @@ class _Controller:
             f"wsenv: workspace {self.workspace.root} ({self.workspace.kind}), "
             f"isolated members: {', '.join(m if m != ALL_MEMBERS else 'all' for m in members)}"
         ]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Record each run's seconds for ``--ws-shard`` balancing (merged, not replaced)."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
+        from .shards import DURATIONS_KEY
+
+        previous = cache.get(DURATIONS_KEY, {})
+        recorded = dict(previous) if isinstance(previous, dict) else {}
+        for summary in self.run.summaries():
+            if summary.tests_run and summary.exitstatus is not None:
+                recorded[summary.key] = round(summary.seconds, 3)
+        cache.set(DURATIONS_KEY, recorded)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         summaries = {s.key: s for s in self.run.summaries()}

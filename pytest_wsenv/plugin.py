@@ -22,6 +22,8 @@ _ACTIVATING = (
     ("ws_group", "wsenv_groups"),
     ("ws_no_default_groups", "wsenv_no_default_groups"),
     ("ws_python", "wsenv_pythons"),
+    ("ws_shard", None),
+    ("ws_changed_since", None),
 )
 
 
@@ -133,6 +135,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "NAME",
         "Leave this locked package out of every environment, like uv's --no-install-package",
     )
+    group.addoption(
+        "--ws-shard",
+        default=None,
+        metavar="K/N",
+        dest="ws_shard",
+        help="Run the K-th of N disjoint shards of the selected members, balanced by "
+        "recorded durations; implies --ws-isolated",
+    )
+    group.addoption(
+        "--ws-changed-since",
+        default=None,
+        metavar="REF",
+        dest="ws_changed_since",
+        help="Run only members changed since the git REF, their dependents, and members "
+        "whose locked closure changed; implies --ws-isolated",
+    )
     parser.addini(
         "wsenv_test_group",
         "Dependency group that supplies pytest when a member's own groups do not",
@@ -149,7 +167,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _active(config: pytest.Config) -> bool:
     if os.environ.get("PYTEST_WSENV_MEMBER"):  # a child never isolates again
         return False
-    return any(config.getoption(dest) or config.getini(ini) for dest, ini in _ACTIVATING)
+    return any(config.getoption(dest) or (ini and config.getini(ini)) for dest, ini in _ACTIVATING)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -160,7 +178,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     if os.environ.get("PYTEST_WSENV_MEMBER"):
         return
     for dest, ini in _ACTIVATING:
-        if getattr(namespace, dest, None) or early_config.getini(ini):
+        if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
             namespace.noconftest = True
             return
 
