@@ -126,8 +126,9 @@ def test_builds_exactly_the_plan_and_survives_a_rename(
         editables=(member,),
         index=offline(wheelhouse),
     )
-    python = backend.create(interpreter, tmp_path / "build", sink(lines))
-    assert python == env_python(tmp_path / "build")
+    build = tmp_path / "build env"  # a space: installers write a /bin/sh trampoline
+    python = backend.create(interpreter, build, sink(lines))
+    assert python == env_python(build)
     backend.install(python, plan, sink(lines))
     assert any("tinyleft" in line for line in lines)  # the installer's output reaches the log
 
@@ -137,7 +138,7 @@ def test_builds_exactly_the_plan_and_survives_a_rename(
 
     # the engine builds in a temporary directory and renames it into place
     final = tmp_path / "final"
-    (tmp_path / "build").rename(final)
+    build.rename(final)
     python = env_python(final)
     out = run_python(python, "import tinyleft, bird_feeder; print(tinyleft.VERSION)")
     assert out == "1.0"

@@ -1,7 +1,8 @@
 """The pip backend: ``virtualenv`` (Python API) + pip, for machines without uv.
 
-Environments are created with ``virtualenv.cli_run`` and **no seed packages** (no pip,
-setuptools or wheel), so an environment holds exactly the plan, as with uv. pip is not
+Environments are created in-process with ``virtualenv.cli_run`` and **no seed packages**
+(no pip, setuptools or wheel; see :mod:`._create`), so an environment holds exactly the
+plan, as with uv. pip is not
 installed into it: it runs from the pip wheel bundled with virtualenv, which Python can
 execute in place (``<env python> <pip.whl>/pip install ...``, the way ``get-pip`` and
 virtualenv's own seeder run it). The pip used is therefore virtualenv's bundled pip for
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,16 +35,14 @@ from virtualenv.seed.wheels.embed import get_embed_wheel
 
 from ...errors import EnvBuildError
 from ..interpreters import Interpreter
+from ._create import create_virtualenv
 from ._diagnose import failure
 from ._process import installer_env, requirements_file, run
 from .base import BackendName, IndexSettings, InstallPlan, Log
 from .uv import index_flags
-from .venv import env_dir, env_python, relocate_scripts, venv_version
+from .venv import env_dir, relocate_scripts, venv_version
 
 __all__ = ["PipBackend"]
-
-#: virtualenv's session is not documented as thread-safe; creation is fast, so serialize.
-_CREATE_LOCK = threading.Lock()
 
 _PIP_OPTIONS = (
     "--no-input",
@@ -93,26 +91,7 @@ class PipBackend:
         return f"pip {_pip_version(_pip_wheel(None))} (virtualenv {virtualenv.__version__})"
 
     def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
-        args = [
-            str(dest),
-            "--python",
-            str(interpreter.executable),
-            "--no-seed",
-            "--no-download",
-            "--no-periodic-update",
-        ]
-        log(f"virtualenv {' '.join(args)}")
-        try:
-            with _CREATE_LOCK:
-                session = virtualenv.cli_run(args, setup_logging=False, env=installer_env())
-        except (RuntimeError, OSError, SystemExit) as exc:
-            raise EnvBuildError(
-                f"virtualenv failed: {str(exc).strip() or type(exc).__name__}", path=dest
-            ) from exc
-        python = env_python(dest)
-        if not python.exists():
-            python = Path(session.creator.exe)
-        return python
+        return create_virtualenv(interpreter, dest, log)
 
     def install(self, python: Path, plan: InstallPlan, log: Log) -> None:
         if not len(plan):

@@ -1,10 +1,27 @@
-"""The uv backend: ``uv venv`` + one ``uv pip install --no-deps``.
+"""The uv backend: an in-process virtualenv + one ``uv pip install --no-deps``.
 
-A cold build is exactly two uv processes and no extra interpreter start: ``uv venv
---relocatable`` (so the engine may build in a temporary directory and rename it into
-place; console scripts use a relative trampoline), then one ``uv pip install`` of the
-whole plan, third-party pins from a requirements file written once plus ``-e <dir>``
-for editables.
+A cold build is one uv process and no interpreter start. The environment is created by
+virtualenv's Python API (:mod:`._create`: a few milliseconds once virtualenv has cached
+the interpreter's facts, where ``uv venv`` is a process of its own). The plan is then
+installed by one ``uv pip install`` from one requirements file written once: the
+third-party pins, then ``-e file:///<dir>`` for each editable.
+
+Two choices keep that install as fast as ``uv sync``:
+
+- ``--python <base interpreter> --prefix <env>`` rather than ``--python <env>/bin/python``.
+  uv must learn the facts of the interpreter it installs for and caches them per
+  executable path; a new environment's python is always a cache miss costing a Python
+  start (100-200 ms), the base interpreter a hit. ``--prefix`` installs into ``<env>``
+  with a virtual environment's layout and considers only what is installed there.
+  Console scripts then name the base interpreter, so they are rewritten to the
+  relocatable trampoline that runs the env's own ``python``
+  (:func:`~.venv.relocate_scripts`), which also lets the engine rename the env into
+  place. Windows, or an env whose ``pyvenv.cfg`` records no base interpreter, uses
+  ``--python <env python>``.
+- Editables are listed in the file rather than given as ``-e`` arguments: uv rebuilds
+  a source tree named on the command line on every install, but reuses its cached
+  editable build for one from a file (keyed, as for ``uv sync``, on the project's
+  ``pyproject.toml`` and ``tool.uv.cache-keys``).
 
 Hashes: with ``require_hashes`` and no editables, ``--require-hashes``; with editables
 (which uv, like pip, refuses in hash-checking mode) the hashes in the requirements
@@ -21,15 +38,17 @@ no project configuration is discovered from the working directory: the workspace
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from ...errors import EnvBuildError
 from ..interpreters import Interpreter
+from ._create import create_virtualenv
 from ._diagnose import failure
 from ._process import installer_env, requirements_file, run
 from .base import BackendName, IndexSettings, InstallPlan, Log
-from .venv import env_dir, env_python
+from .venv import base_executable, env_dir, relocate_scripts
 
 __all__ = ["UvBackend", "index_flags"]
 
@@ -87,50 +106,32 @@ class UvBackend:
         return self._version
 
     def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
-        output = run(
-            [
-                self.uv,
-                "venv",
-                "--python",
-                str(interpreter.executable),
-                "--relocatable",
-                "--no-project",
-                str(dest),
-            ],
-            log=log,
-            env=installer_env(),
-            cwd=_neutral_cwd(),
-            where=dest,
-        )
-        if not output.ok:
-            raise failure("uv venv", output, InstallPlan(), where=dest)
-        python = env_python(dest)
-        if not python.exists():
-            raise EnvBuildError(
-                f"uv venv succeeded but {python} does not exist",
-                path=dest,
-                log_tail=output.tail(),
-            )
-        return python
+        return create_virtualenv(interpreter, dest, log)
 
     def install(self, python: Path, plan: InstallPlan, log: Log) -> None:
         if not len(plan):
             return
         env = env_dir(python)
-        command = [self.uv, "pip", "install", "--python", str(python), "--no-deps"]
+        base = None if sys.platform == "win32" else base_executable(env)
+        if base is not None:  # see the module docstring
+            target = ["--python", str(base), "--prefix", str(env)]
+        else:
+            target = ["--python", str(python)]
+        command = [self.uv, "pip", "install", *target, "--no-deps"]
         command += index_flags(plan.index)
         if plan.index.offline:
             command.append("--offline")
         if plan.require_hashes and not plan.editables:
             command.append("--require-hashes")
-        with requirements_file(plan.requirements) as reqfile:
-            if reqfile is not None:
-                command += ["-r", str(reqfile)]
-            for editable in plan.editables:
-                command += ["-e", str(editable)]
+        # editables in the file, not as -e arguments: see the module docstring
+        lines = (*plan.requirements, *(f"-e {path.as_uri()}" for path in plan.editables))
+        with requirements_file(lines) as reqfile:
+            assert reqfile is not None
+            command += ["-r", str(reqfile)]
             output = run(command, log=log, env=installer_env(), cwd=_neutral_cwd(), where=env)
         if not output.ok:
             raise failure("uv pip install", output, plan, where=env)
+        relocate_scripts(env, foreign=[base] if base is not None else [])
 
     def resolve(
         self, interpreter: Interpreter, requirements: tuple[str, ...], index: IndexSettings

@@ -1,9 +1,9 @@
 """Where things are inside a virtual environment, computed from its layout alone.
 
-No function here starts an interpreter: the layout of a venv created by ``uv venv`` or
-virtualenv is fixed (``bin/python`` and ``lib/pythonX.Y/site-packages`` on POSIX,
+No function here starts an interpreter: the layout of a venv created by virtualenv or
+``uv venv`` is fixed (``bin/python`` and ``lib/pythonX.Y/site-packages`` on POSIX,
 ``Scripts/python.exe`` and ``Lib/site-packages`` on Windows) and ``pyvenv.cfg`` records
-the Python version.
+the Python version and the base interpreter.
 """
 
 from __future__ import annotations
@@ -11,9 +11,17 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["env_dir", "env_python", "relocate_scripts", "site_packages", "venv_version"]
+__all__ = [
+    "base_executable",
+    "env_dir",
+    "env_python",
+    "relocate_scripts",
+    "site_packages",
+    "venv_version",
+]
 
 _WINDOWS = sys.platform == "win32"
 
@@ -28,21 +36,38 @@ def env_dir(python: Path) -> Path:
     return python.parent.parent
 
 
-def venv_version(env: Path) -> str | None:
-    """``X.Y`` from ``<env>/pyvenv.cfg`` (``version_info`` or ``version``), if recorded."""
+def _config(env: Path) -> dict[str, str]:
+    """``<env>/pyvenv.cfg`` as a dict with lower-case keys (empty when unreadable)."""
     try:
         text = (env / "pyvenv.cfg").read_text(encoding="utf-8")
     except OSError:
-        return None
+        return {}
     found: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep:
             found[key.strip().lower()] = value.strip()
+    return found
+
+
+def venv_version(env: Path) -> str | None:
+    """``X.Y`` from ``<env>/pyvenv.cfg`` (``version_info`` or ``version``), if recorded."""
+    found = _config(env)
     for key in ("version_info", "version"):
         match = re.match(r"(\d+)\.(\d+)", found.get(key, ""))
         if match:
             return f"{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def base_executable(env: Path) -> Path | None:
+    """The interpreter ``env`` was created from, as virtualenv records it in
+    ``pyvenv.cfg`` (``base-executable``); ``None`` when not recorded or gone."""
+    found = _config(env)
+    for key in ("base-executable", "executable"):
+        value = found.get(key)
+        if value and Path(value).is_file():
+            return Path(value)
     return None
 
 
@@ -79,34 +104,63 @@ _RELOCATABLE = "\n".join(
     )
 )
 
+#: The exec line of a trampoline that names an absolute interpreter (pip and uv write
+#: one instead of ``#!<path>`` when the path holds spaces or is too long).
+_EXEC_LINE = re.compile("^'''exec' (?P<q>['\"])(?P<path>[^'\"]+)(?P=q) \"\\$0\" \"\\$@\"$")
+_TRAMPOLINE_END = b"' '''"
 
-def relocate_scripts(env: Path) -> int:
+
+def _interpreter_of(head: bytes) -> tuple[str, int] | None:
+    """The interpreter a script's header runs and how many header lines it spans."""
+    lines = head.split(b"\n", 3)
+    first = lines[0][2:].decode(errors="replace").strip()
+    if first == "/bin/sh":
+        if len(lines) > 2 and lines[2].rstrip(b"\r") == _TRAMPOLINE_END:
+            match = _EXEC_LINE.match(lines[1].decode(errors="replace").rstrip("\r"))
+            if match is not None:
+                return match.group("path"), 3
+        return None
+    if first and " " not in first:
+        return first, 1
+    return None
+
+
+def relocate_scripts(env: Path, foreign: Iterable[Path] = ()) -> int:
     """Make console scripts in ``<env>/bin`` independent of where ``env`` lives.
 
-    pip writes ``#!<env>/bin/python`` into every script; the environment engine builds in
-    a temporary directory and renames it into place, which would leave those shebangs
-    dangling. Each such script gets the ``/bin/sh`` trampoline that ``uv venv
-    --relocatable`` uses, which runs the ``python`` next to the script. POSIX only (Windows
-    launchers are ``.exe`` files). Returns how many scripts were rewritten.
+    Installers write an absolute interpreter path into every script: pip the env's own
+    ``<env>/bin/python``, ``uv pip install --prefix`` the installing (base) interpreter,
+    one of ``foreign``. The environment engine builds in a temporary directory and
+    renames it into place, which would leave such scripts pointing at the wrong place.
+    Each one gets the ``/bin/sh`` trampoline that ``uv venv --relocatable`` writes,
+    which runs the ``python`` beside the script. POSIX only (Windows launchers are
+    ``.exe`` files). Returns how many scripts were rewritten.
     """
     if _WINDOWS:
         return 0
     bindir = env / "bin"
-    prefixes = (f"#!{bindir}{os.sep}".encode(), f"#!{bindir.resolve()}{os.sep}".encode())
+    own = {str(bindir), str(bindir.resolve())}
+    others = {str(path) for path in foreign}
     rewritten = 0
     for script in sorted(bindir.iterdir()):
         if script.is_symlink() or not script.is_file():
             continue
         with script.open("rb") as f:
             head = f.read(4096)
-        if not head.startswith(prefixes):
+        found = _interpreter_of(head) if head.startswith(b"#!") else None
+        if found is None:
             continue
-        first = head.partition(b"\n")[0]
-        interpreter = first[2:].split()[0].decode()
-        name = os.path.basename(interpreter)
+        interpreter, header_lines = found
+        if os.path.dirname(interpreter) in own:
+            name = os.path.basename(interpreter)
+        elif interpreter in others:
+            name = "python"
+        else:
+            continue
         if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
             continue
-        body = script.read_bytes()[len(first) + 1 :]
+        parts = script.read_bytes().split(b"\n", header_lines)
+        body = parts[header_lines] if len(parts) > header_lines else b""
         mode = script.stat().st_mode
         script.write_bytes(_RELOCATABLE.format(name=name).encode() + body)
         os.chmod(script, mode)
