@@ -14,11 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Literal
 
 from packaging.utils import canonicalize_name as _canonicalize_name
 
 from ._toml import loads_toml
+from ._tomlpath import TableReader
 from .errors import LockError
 
 __all__ = [
@@ -165,84 +166,7 @@ class LockFile:
     packages: tuple[LockedPackage, ...]
 
 
-class _Reader:
-    """Typed reads from one TOML table that name the dotted key at fault."""
-
-    __slots__ = ("data", "file", "where")
-
-    def __init__(self, data: Mapping[str, Any], where: str, file: Path) -> None:
-        self.data = data
-        self.where = where
-        self.file = file
-
-    def fail(self, message: str, key: str | None = None) -> NoReturn:
-        at = ".".join(p for p in (self.where, key) if p)
-        raise LockError(f"{at}: {message}" if at else message, path=self.file)
-
-    def _sub(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def string(self, key: str) -> str:
-        if key not in self.data:
-            self.fail(f"missing '{key}'")
-        return self.opt_string(key) or ""
-
-    def opt_string(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.fail(f"expected a string, got {type(value).__name__}", key)
-        return value
-
-    def opt_int(self, key: str) -> int | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(f"expected an integer, got {type(value).__name__}", key)
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list):
-            self.fail(f"expected an array of strings, got {type(value).__name__}", key)
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.fail(f"expected a string, got {type(item).__name__}", f"{key}[{i}]")
-        return tuple(value)
-
-    def table(self, key: str) -> _Reader | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            self.fail(f"expected a table, got {type(value).__name__}", key)
-        return _Reader(value, self._sub(key), self.file)
-
-    def tables(self, key: str) -> list[_Reader]:
-        value = self.data.get(key, [])
-        if not isinstance(value, list):
-            self.fail(f"expected an array of tables, got {type(value).__name__}", key)
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                self.fail(f"expected a table, got {type(item).__name__}", f"{key}[{i}]")
-            out.append(_Reader(item, f"{self._sub(key)}[{i}]", self.file))
-        return out
-
-    def table_of_tables(self, key: str) -> dict[str, list[_Reader]]:
-        """``key`` is a table whose values are arrays of tables (extras, groups)."""
-        sub = self.table(key)
-        if sub is None:
-            return {}
-        return {name: sub.tables(name) for name in sub.data}
-
-
-def _source(reader: _Reader) -> LockedSource:
+def _source(reader: TableReader) -> LockedSource:
     found = [kind for kind in _SOURCE_KINDS if reader.has(kind)]
     if len(found) != 1:
         expected = ", ".join(_SOURCE_KINDS)
@@ -260,7 +184,7 @@ def _source(reader: _Reader) -> LockedSource:
     return LockedSource(kind, value, reader.opt_string("subdirectory"))
 
 
-def _dep(reader: _Reader) -> LockedDep:
+def _dep(reader: TableReader) -> LockedDep:
     src = reader.table("source")
     return LockedDep(
         name=canonicalize_name(reader.string("name")),
@@ -272,7 +196,7 @@ def _dep(reader: _Reader) -> LockedDep:
     )
 
 
-def _meta_req(reader: _Reader) -> MetaRequirement:
+def _meta_req(reader: TableReader) -> MetaRequirement:
     kind = next((k for k in _META_SOURCE_KEYS if reader.has(k)), None)
     source = None
     if kind is not None:
@@ -293,7 +217,7 @@ def _basename(location: str) -> str:
     return location.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-def _artifact(reader: _Reader, source: LockedSource) -> LockedArtifact:
+def _artifact(reader: TableReader, source: LockedSource) -> LockedArtifact:
     url = reader.opt_string("url")
     path = reader.opt_string("path")
     filename = reader.opt_string("filename")
@@ -307,14 +231,14 @@ def _artifact(reader: _Reader, source: LockedSource) -> LockedArtifact:
 
 
 def _artifacts(
-    reader: _Reader, source: LockedSource
+    reader: TableReader, source: LockedSource
 ) -> tuple[tuple[LockedArtifact, ...], LockedArtifact | None]:
     sdist = reader.table("sdist")
     wheels = tuple(_artifact(r, source) for r in reader.tables("wheels"))
     return wheels, (_artifact(sdist, source) if sdist is not None and sdist.data else None)
 
 
-def _metadata(reader: _Reader | None) -> PackageMetadata | None:
+def _metadata(reader: TableReader | None) -> PackageMetadata | None:
     if reader is None:
         return None
     requires_dist = None
@@ -333,7 +257,7 @@ def _metadata(reader: _Reader | None) -> PackageMetadata | None:
     return PackageMetadata(requires_dist, requires_dev, provides)
 
 
-def _default_groups(reader: _Reader) -> DefaultGroups | None:
+def _default_groups(reader: TableReader) -> DefaultGroups | None:
     if not reader.has("default-groups"):
         return None
     if reader.data["default-groups"] == "all":
@@ -341,7 +265,7 @@ def _default_groups(reader: _Reader) -> DefaultGroups | None:
     return tuple(canonicalize_name(g) for g in reader.strings("default-groups"))
 
 
-def _package(index: int, reader: _Reader, artifact_text: str | None) -> LockedPackage:
+def _package(index: int, reader: TableReader, artifact_text: str | None) -> LockedPackage:
     name = canonicalize_name(reader.string("name"))
     src = reader.table("source")
     if src is None:
@@ -373,11 +297,11 @@ def _package(index: int, reader: _Reader, artifact_text: str | None) -> LockedPa
     )
 
 
-def _conflicts(top: _Reader) -> tuple[tuple[ConflictItem, ...], ...]:
+def _conflicts(top: TableReader) -> tuple[tuple[ConflictItem, ...], ...]:
     raw = top.data.get("conflicts", [])
     if not isinstance(raw, list):
         top.fail(f"expected an array of arrays, got {type(raw).__name__}", "conflicts")
-    holder = _Reader({f"conflicts[{i}]": v for i, v in enumerate(raw)}, "", top.file)
+    holder = TableReader({f"conflicts[{i}]": v for i, v in enumerate(raw)}, "", top.file)
     sets = []
     for i, item_list in enumerate(raw):
         if not isinstance(item_list, list):
@@ -452,7 +376,7 @@ def parse_artifacts(
     except LockError:
         loads_toml(full_text, path=path, error=LockError)  # raises with the file's line
         raise
-    return _artifacts(_Reader(data, package.where, path), package.source)
+    return _artifacts(TableReader(data, package.where, path), package.source)
 
 
 def parse_lock(text: str, path: Path) -> LockFile:
@@ -465,7 +389,7 @@ def parse_lock(text: str, path: Path) -> LockFile:
         if not isinstance(packages, list) or len(packages) != headers:
             split, data = None, loads_toml(text, path=path, error=LockError)
     deferred = split[1] if split is not None else {}
-    top = _Reader(data, "", path)
+    top = TableReader(data, "", path)
     if "version" not in top.data:
         top.fail("missing 'version'; this does not look like a uv.lock")
     version = top.opt_int("version")
@@ -475,7 +399,7 @@ def parse_lock(text: str, path: Path) -> LockFile:
             f"{SUPPORTED_VERSION} (any revision). Re-create it with a current uv (`uv lock`)",
             path=path,
         )
-    manifest = top.table("manifest") or _Reader({}, "manifest", path)
+    manifest = top.table("manifest") or TableReader({}, "manifest", path)
     return LockFile(
         version=version,
         revision=top.opt_int("revision") or 0,

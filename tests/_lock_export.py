@@ -95,7 +95,17 @@ def target_from_args(args: Sequence[str] | str) -> Target:
             flags[word[2:].replace("-", "_")] = True
         else:
             raise ValueError(f"unexpected uv export flag {word!r}")
-    return Target(**{k: tuple(v) for k, v in lists.items()}, **flags)
+    return Target(
+        packages=tuple(lists["packages"]),
+        extras=tuple(lists["extras"]),
+        groups=tuple(lists["groups"]),
+        only_groups=tuple(lists["only_groups"]),
+        all_packages=flags.get("all_packages", False),
+        all_extras=flags.get("all_extras", False),
+        all_groups=flags.get("all_groups", False),
+        no_dev=flags.get("no_dev", False),
+        no_default_groups=flags.get("no_default_groups", False),
+    )
 
 
 def export_set(text: str, env: MarkerEnv) -> set[str]:

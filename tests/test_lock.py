@@ -381,13 +381,9 @@ def test_all_packages_and_several_packages(lock: Lock, ws: Workspace) -> None:
 def test_pins_carry_sources_hashes_and_requirements(lock: Lock, ws: Workspace) -> None:
     closure = lock.closure(ws, Target(packages=("app",), extras=("fast",)), PY312)
     root = ws.root
-    pin = closure.get
-    assert pin("checker") is not None and pin("checker").hashes == (  # type: ignore[union-attr]
-        "sha256:aa",
-        "sha256:bb",
-        "sha256:cc",
-    )
-    assert pin("turbine").hashes == ("sha256:44",)  # type: ignore[union-attr]
+    pins = {p.name: p for p in closure.pins}
+    assert pins["checker"].hashes == ("sha256:aa", "sha256:bb", "sha256:cc")
+    assert pins["turbine"].hashes == ("sha256:44",)  # listed twice, reported once
     reqs = {p.name: p.requirement(root) for p in closure.pins}
     assert reqs["checker"] == "checker==3.0"
     assert reqs["app"] == f"-e {root}"
@@ -400,18 +396,15 @@ def test_pins_carry_sources_hashes_and_requirements(lock: Lock, ws: Workspace) -
     assert reqs["vendored"] == f"vendored @ {(root / 'vendor' / 'vendored').as_uri()}"
     wheel = root / "wheels" / "wheelfile-4.0-py3-none-any.whl"
     assert reqs["wheelfile"] == f"wheelfile @ {wheel.as_uri()}"
-    app, lib, vendored = pin("app"), pin("lib"), pin("vendored")
-    assert app is not None and app.editable and app.member and app.source == "."
-    assert lib is not None and lib.source_kind == "editable" and lib.source == "packages/lib"
-    assert vendored is not None and not vendored.member and not vendored.editable
-    assert [p.name for p in closure.pins] == sorted(p.name for p in closure.pins)
-    urldep = pin("urldep")
-    assert urldep is not None and urldep.sdist is not None and urldep.hashes == ("sha256:dd",)
-    wheelfile = pin("wheelfile")
-    assert (
-        wheelfile is not None
-        and wheelfile.wheels[0].path == "wheels/wheelfile-4.0-py3-none-any.whl"
-    )
+    app, lib, vendored = pins["app"], pins["lib"], pins["vendored"]
+    assert app.editable and app.member and app.source == "."
+    assert lib.source_kind == "editable" and lib.source == "packages/lib"
+    assert not vendored.member and not vendored.editable
+    assert [p.name for p in closure.pins] == sorted(pins)
+    assert pins["urldep"].sdist is not None and pins["urldep"].hashes == ("sha256:dd",)
+    assert pins["urldep"].sdist.filename == "urldep-2.0.tar.gz"
+    assert pins["wheelfile"].wheels[0].path == "wheels/wheelfile-4.0-py3-none-any.whl"
+    assert closure.get("nothere") is None and closure.get("lib") is lib
 
 
 def test_find_links_artifact_paths_are_joined_to_the_registry(tmp_path: Path) -> None:

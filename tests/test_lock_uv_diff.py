@@ -298,8 +298,9 @@ def test_fork_and_extra_only_dependency(locked: MakeWorkspace, uv_bin: str) -> N
     root = locked(EXPLICIT)
     lock, workspace = Lock.load(root / "uv.lock"), Workspace.discover(root)
     alpha = target_from_args("--package alpha")
-    assert lock.closure(workspace, alpha, marker_env("3.11.7")).get("tinypy").version == "1.0"  # type: ignore[union-attr]
-    assert lock.closure(workspace, alpha, marker_env("3.12.1")).get("tinypy").version == "2.0"  # type: ignore[union-attr]
+    for version, expected in (("3.11.7", "1.0"), ("3.12.1", "2.0")):
+        pin = lock.closure(workspace, alpha, marker_env(version)).get("tinypy")
+        assert pin is not None and pin.version == expected
     plain = lock.closure(workspace, target_from_args(""), ENVS["current"]).names()
     extra = lock.closure(workspace, target_from_args("--extra x"), ENVS["current"]).names()
     assert extra - plain == {"tinyextra"}
