@@ -120,7 +120,12 @@ def test_truncated_manifest_is_never_used(built: tuple[Path, Manifest]) -> None:
     path.write_text(path.read_text()[:40])
     assert check(cache_dir, manifest.name, manifest.key) == ("its manifest is corrupt or truncated")
     path.write_text(json.dumps({"format": 1, "name": manifest.name}))
+    assert check(cache_dir, manifest.name, manifest.key) == "its manifest records another key"
+    partial = {"format": 1, "name": manifest.name, "key": manifest.key, "path": str(manifest.path)}
+    path.write_text(json.dumps(partial))
     assert "incomplete" in str(check(cache_dir, manifest.name, manifest.key))
+    with pytest.raises(cache.InvalidManifest, match="incomplete"):
+        read_manifest(manifest.path)
     path.unlink()
     assert "no manifest" in str(check(cache_dir, manifest.name, manifest.key))
 

@@ -42,11 +42,9 @@ def other_cpython() -> tuple[str, Path]:
 
 @pytest.fixture(autouse=True)
 def _fresh_memo() -> Iterator[None]:
-    interpreters._FOUND.clear()
-    interpreters._FACTS.clear()
+    interpreters._forget()
     yield
-    interpreters._FOUND.clear()
-    interpreters._FACTS.clear()
+    interpreters._forget()
 
 
 def _script(path: Path, text: str) -> Path:
@@ -166,13 +164,11 @@ def test_facts_are_cached_on_disk_by_path_size_and_mtime(tmp_path: Path) -> None
     # prove the next session reads the disk record instead of starting the interpreter
     record["facts"]["version"] = "3.99.0"
     record_path.write_text(json.dumps(record))
-    interpreters._FOUND.clear()
-    interpreters._FACTS.clear()
+    interpreters._forget()
     assert find_interpreter(str(wrapper), cache_dir=cache).version == "3.99.0"
     # editing the executable (size/mtime change) invalidates the record
     wrapper.write_text(f'#!/bin/sh\n# edited\nexec "{sys.executable}" "$@"\n')
-    interpreters._FOUND.clear()
-    interpreters._FACTS.clear()
+    interpreters._forget()
     assert find_interpreter(str(wrapper), cache_dir=cache).version == platform.python_version()
 
 
@@ -182,6 +178,5 @@ def test_corrupt_disk_record_is_ignored(tmp_path: Path) -> None:
     find_interpreter(str(wrapper), cache_dir=cache)
     (record_path,) = (cache / "interpreters").glob("*.json")
     record_path.write_text('{"format": 1, "key": ')
-    interpreters._FOUND.clear()
-    interpreters._FACTS.clear()
+    interpreters._forget()
     assert find_interpreter(str(wrapper), cache_dir=cache).version == platform.python_version()

@@ -17,7 +17,6 @@ site-packages listing still has the fingerprint recorded at build time.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -32,6 +31,18 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from ..errors import EnvBuildError
+from .manifest import (
+    LAST_USED,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    InvalidManifest,
+    Manifest,
+    check,
+    fingerprint,
+    listing,
+    read_manifest,
+    site_packages_of,
+)
 
 __all__ = [
     "CACHEDIR_TAG",
@@ -39,6 +50,7 @@ __all__ = [
     "MANIFEST",
     "MANIFEST_FORMAT",
     "CachedEnv",
+    "InvalidManifest",
     "Manifest",
     "build_lock",
     "check",
@@ -54,9 +66,6 @@ __all__ = [
     "site_packages_of",
 ]
 
-MANIFEST = "wsenv-manifest.json"
-LAST_USED = ".wsenv-last-used"
-MANIFEST_FORMAT = 1
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by pytest-wsenv.\n"
@@ -120,174 +129,6 @@ def ensure_cache_dir(cache_dir: Path) -> Path:
     return cache_dir
 
 
-# -- manifests ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """What ``wsenv-manifest.json`` records about one published env."""
-
-    path: Path  # the env directory it was read from
-    name: str
-    key: str
-    kind: str
-    label: str
-    inputs: Mapping[str, Any]  # EnvSpec.inputs() at build time
-    interpreter: Path  # the executable the env was created from
-    python: Path  # absolute
-    bin_dir: Path  # absolute
-    site_packages: Path  # absolute
-    fingerprint: str
-    entries: tuple[str, ...]  # site-packages listing at build time
-    backend: str
-    backend_version: str
-    seconds: float
-    packages: int
-    created: float
-    layers: tuple[str, ...]
-    attached: tuple[str, ...]  # names of layer envs this env reads from
-    raw: Mapping[str, Any]
-
-    @property
-    def last_used(self) -> float:
-        try:
-            return (self.path / LAST_USED).stat().st_mtime
-        except OSError:
-            return self.created
-
-
-class InvalidManifest(Exception):
-    """The manifest cannot be used; ``str()`` says why (shown as the rebuild reason)."""
-
-
-def read_manifest(env_dir: Path) -> Manifest:
-    """Parse ``env_dir``'s manifest; InvalidManifest when missing, corrupt or incomplete."""
-    try:
-        text = (env_dir / MANIFEST).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidManifest("it has no manifest (a half-built or foreign directory)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidManifest(f"its manifest is unreadable ({exc})") from exc
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        raise InvalidManifest("its manifest is corrupt or truncated") from None
-    if not isinstance(raw, dict) or raw.get("format") != MANIFEST_FORMAT:
-        raise InvalidManifest("its manifest has an unknown format")
-    try:
-        build = raw["build"]
-        site = raw["site_packages"]
-        return Manifest(
-            path=env_dir,
-            name=_str(raw["name"]),
-            key=_str(raw["key"]),
-            kind=_str(raw["kind"]),
-            label=_str(raw["label"]),
-            inputs=_dict(raw["inputs"]),
-            interpreter=Path(_str(raw["interpreter"])),
-            python=env_dir / _str(raw["python"]),
-            bin_dir=env_dir / _str(raw["bin_dir"]),
-            site_packages=env_dir / _str(site["path"]),
-            fingerprint=_str(site["fingerprint"]),
-            entries=tuple(_str(e) for e in site["entries"]),
-            backend=_str(build["backend"]),
-            backend_version=_str(build["backend_version"]),
-            seconds=float(build["seconds"]),
-            packages=int(build["packages"]),
-            created=float(build["created"]),
-            layers=tuple(_str(x) for x in build["layers"]),
-            attached=tuple(_str(x) for x in build["attached"]),
-            raw=raw,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidManifest(f"its manifest is incomplete ({exc!r})") from None
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r}")
-    return value
-
-
-def _dict(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a table, got {value!r}")
-    return value
-
-
-def site_packages_of(env_dir: Path) -> Path:
-    """The purelib directory of a virtual environment (POSIX or Windows layout)."""
-    if os.name == "nt":
-        return env_dir / "Lib" / "site-packages"
-    found = sorted((env_dir / "lib").glob("*/site-packages"))
-    if not found:
-        raise EnvBuildError("the environment has no lib/*/site-packages", path=env_dir)
-    return found[0]
-
-
-def _listing(site_packages: Path) -> list[str]:
-    return sorted(e for e in os.listdir(site_packages) if e != "__pycache__")
-
-
-def fingerprint(entries: Sequence[str]) -> str:
-    """A cheap fingerprint of a site-packages listing (names of its entries)."""
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
-
-
-def check(cache_dir: Path, name: str, key: str) -> Manifest | str:
-    """The env ``name``'s manifest if it can be reused as it is, else why not.
-
-    No subprocess: one small JSON read, a few stats and one directory listing. A usable
-    env has its last-used marker touched.
-    """
-    env_dir = cache_dir / name
-    try:
-        manifest = read_manifest(env_dir)
-    except InvalidManifest as exc:
-        return "not built yet" if not env_dir.exists() else str(exc)
-    if manifest.key != key or manifest.name != name:
-        return "its manifest records another key"
-    if manifest.raw.get("path") != str(env_dir):
-        return f"it was built at {manifest.raw.get('path')} (environments are not relocatable)"
-    if not os.path.exists(manifest.interpreter):
-        return f"its interpreter {manifest.interpreter} is gone"
-    if not os.path.exists(manifest.python):
-        return f"its python {manifest.python} is broken"
-    try:
-        entries = _listing(manifest.site_packages)
-    except OSError:
-        return "its site-packages is gone"
-    if fingerprint(entries) != manifest.fingerprint:
-        return (
-            "site-packages changed since it was built ("
-            + _describe(manifest.entries, entries)
-            + ")"
-        )
-    for layer in manifest.attached:
-        if not (cache_dir / layer / MANIFEST).is_file():
-            return f"its layer environment {layer} is gone"
-    _touch(env_dir / LAST_USED)
-    return manifest
-
-
-def _describe(before: Sequence[str], after: Sequence[str]) -> str:
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    parts = [f"+{x}" for x in added[:5]] + [f"-{x}" for x in removed[:5]]
-    more = len(added) + len(removed) - len(parts)
-    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
-
-
-def _touch(path: Path) -> None:
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        with contextlib.suppress(OSError):
-            path.touch()
-    except OSError:
-        pass
-
-
 # -- building and publishing -------------------------------------------------------------
 
 
@@ -346,7 +187,7 @@ def publish(
     final = cache_dir / name
     _relocate(tmp, final, bin_dir)
     site = site_packages_of(tmp)
-    entries = _listing(site)
+    entries = listing(site)
     manifest = {
         "format": MANIFEST_FORMAT,
         "name": name,

@@ -9,8 +9,6 @@ later sessions start no interpreter at all.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import shutil
@@ -20,56 +18,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import InterpreterNotFoundError
 from ..target import MarkerEnv
+from ._facts import QueryError, facts_of, forget_facts, running_facts
 
 __all__ = ["Interpreter", "find_interpreter", "marker_env_for"]
-
-#: Bumped whenever the facts script or the cached record changes shape.
-_FACTS_FORMAT = 1
-
-#: Run in the candidate interpreter (``-I -S``): stdlib only, Python 2.7-compatible syntax
-#: is not needed (we support CPython >= 3.8 as targets), prints one JSON object.
-_FACTS_SCRIPT = r"""
-import json, os, platform, sys, sysconfig
-def fmt(info):
-    v = "%d.%d.%d" % (info.major, info.minor, info.micro)
-    if info.releaselevel != "final":
-        v += info.releaselevel[0] + str(info.serial)
-    return v
-impl = sys.implementation.name
-if impl == "cpython":
-    abi = "cp%d%d" % sys.version_info[:2]
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        abi += "t"
-    if sysconfig.get_config_var("Py_DEBUG"):
-        abi += "d"
-else:
-    abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
-markers = {
-    "implementation_name": impl,
-    "implementation_version": fmt(sys.implementation.version),
-    "os_name": os.name,
-    "platform_machine": platform.machine(),
-    "platform_release": platform.release(),
-    "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "platform_python_implementation": platform.python_implementation(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]),
-    "sys_platform": sys.platform,
-}
-print(json.dumps({
-    "executable": sys.executable,
-    "implementation": impl,
-    "version": platform.python_version(),
-    "abi": abi,
-    "platform": sysconfig.get_platform(),
-    "markers": markers,
-}))
-"""
 
 _VERSION_RE = re.compile(r"^(?:c?python|py)?(\d+)\.(\d+)(?:\.(\d+))?$", re.IGNORECASE)
 
@@ -136,8 +90,6 @@ def marker_env_for(request: str | None, *, cache_dir: Path | None = None) -> Mar
 _MEMO_LOCK = threading.Lock()
 #: (request, PATH, PYENV_ROOT, HOME) -> the answer found earlier in this process
 _FOUND: dict[tuple[str | None, ...], Interpreter | InterpreterNotFoundError] = {}
-#: (realpath, size, mtime_ns) -> facts learned earlier in this process
-_FACTS: dict[tuple[str, int, int], dict[str, Any]] = {}
 
 
 def _search_key(request: str | None) -> tuple[str | None, ...]:
@@ -184,7 +136,7 @@ def _from_path(text: str, cache_dir: Path | None) -> Interpreter:
                 path, shim = real[0], False
     try:
         return _interpreter(path, cache_dir, shim=shim)
-    except _QueryError as exc:
+    except QueryError as exc:
         raise InterpreterNotFoundError(
             f"interpreter {str(path)!r} did not report its facts: {exc}"
         ) from exc
@@ -199,7 +151,7 @@ def _from_version(
         for candidate in candidates:
             try:
                 interp = _interpreter(candidate, cache_dir)
-            except _QueryError as exc:
+            except QueryError as exc:
                 tried.append(f"{candidate} (failed: {exc})")
                 continue
             if _matches(interp, want):
@@ -345,131 +297,24 @@ def _virtualenv_find(want: tuple[int, int, int | None]) -> Iterator[Path]:
 # -- facts --------------------------------------------------------------------------------
 
 
-class _QueryError(Exception):
-    pass
-
-
 def _interpreter(
     path: Path, cache_dir: Path | None, *, trust_running: bool = False, shim: bool = False
 ) -> Interpreter:
-    """Facts of ``path`` from the memo, the disk cache, or one subprocess."""
-    if trust_running:
-        facts = _running_facts()
-    else:
-        try:
-            st = path.stat()
-        except OSError as exc:
-            raise _QueryError(str(exc)) from exc
-        memo_key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
-        cached: dict[str, Any] | None
-        with _MEMO_LOCK:
-            cached = None if shim else _FACTS.get(memo_key)
-        if cached is None and cache_dir is not None and not shim:
-            cached = _read_disk(cache_dir, path, memo_key)
-        if cached is None:
-            cached = _query(path)
-            if not shim and cache_dir is not None:
-                _write_disk(cache_dir, path, memo_key, cached)
-        if not shim:
-            with _MEMO_LOCK:
-                _FACTS[memo_key] = cached
-        facts = cached
-    executable = Path(facts["executable"]) if shim else path
+    """The interpreter at ``path``, its facts from the memo, the disk cache or one run."""
+    found = running_facts() if trust_running else facts_of(path, cache_dir, memo=not shim)
+    executable = Path(found["executable"]) if shim else path
     return Interpreter(
         executable=Path(os.path.abspath(executable)),
-        implementation=str(facts["implementation"]),
-        version=str(facts["version"]),
-        abi=str(facts["abi"]),
-        platform=str(facts["platform"]),
-        marker_env=MarkerEnv.from_dict({str(k): str(v) for k, v in facts["markers"].items()}),
+        implementation=str(found["implementation"]),
+        version=str(found["version"]),
+        abi=str(found["abi"]),
+        platform=str(found["platform"]),
+        marker_env=MarkerEnv.from_dict({str(k): str(v) for k, v in found["markers"].items()}),
     )
 
 
-def _running_facts() -> dict[str, Any]:
-    import platform
-    import sysconfig
-
-    impl = sys.implementation.name
-    if impl == "cpython":
-        abi = "cp{}{}".format(*sys.version_info[:2])
-        if sysconfig.get_config_var("Py_GIL_DISABLED"):
-            abi += "t"
-        if sysconfig.get_config_var("Py_DEBUG"):
-            abi += "d"
-    else:
-        abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
-    return {
-        "executable": sys.executable,
-        "implementation": impl,
-        "version": platform.python_version(),
-        "abi": abi,
-        "platform": sysconfig.get_platform(),
-        "markers": MarkerEnv.current().as_dict(),
-    }
-
-
-def _query(path: Path) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(
-            [str(path), "-I", "-S", "-c", _FACTS_SCRIPT],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise _QueryError(str(exc)) from exc
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise _QueryError(f"exit {proc.returncode}: {tail}")
-    try:
-        facts = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError) as exc:
-        raise _QueryError("unreadable answer") from exc
-    if not _valid_facts(facts):
-        raise _QueryError("incomplete answer")
-    return dict(facts)
-
-
-def _valid_facts(facts: object) -> bool:
-    if not isinstance(facts, dict):
-        return False
-    names = ("executable", "implementation", "version", "abi", "platform")
-    return all(isinstance(facts.get(n), str) for n in names) and isinstance(
-        facts.get("markers"), dict
-    )
-
-
-def _disk_path(cache_dir: Path, path: Path) -> Path:
-    digest = hashlib.sha256(os.fsencode(os.path.abspath(path))).hexdigest()[:24]
-    return cache_dir / "interpreters" / f"{digest}.json"
-
-
-def _read_disk(
-    cache_dir: Path, path: Path, memo_key: tuple[str, int, int]
-) -> dict[str, Any] | None:
-    try:
-        record = json.loads(_disk_path(cache_dir, path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != _FACTS_FORMAT:
-        return None
-    if record.get("key") != [*memo_key] or not _valid_facts(record.get("facts")):
-        return None
-    facts: dict[str, Any] = record["facts"]
-    return facts
-
-
-def _write_disk(
-    cache_dir: Path, path: Path, memo_key: tuple[str, int, int], facts: dict[str, Any]
-) -> None:
-    dest = _disk_path(cache_dir, path)
-    record = {"format": _FACTS_FORMAT, "path": str(path), "key": [*memo_key], "facts": facts}
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, dest)
-    except OSError:  # a read-only cache only costs the next session one subprocess
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+def _forget() -> None:
+    """Drop every in-process memo (for tests that change the machine under our feet)."""
+    with _MEMO_LOCK:
+        _FOUND.clear()
+    forget_facts()

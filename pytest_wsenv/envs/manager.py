@@ -25,18 +25,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import ConfigError, EnvBuildError, SelectionError
+from ..errors import EnvBuildError, SelectionError
 from ..lock import Closure, Lock
 from ..target import Target
 from ..workspace import Workspace
 from . import cache, layers
+from ._checks import check_exact, distributions, previous_env, requirement_name
 from .backends import Backend, BackendChoice, IndexSettings, InstallPlan, select_backend
 from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for
-from .spec import EnvKind, EnvSpec, diff, member_fingerprint
+from .spec import EnvSpec, diff, layer_specs, member_fingerprints
 from .unlocked import declared_requirements, pins_from_resolution
 
 __all__ = ["EnvManager", "ReadyEnv"]
@@ -103,9 +103,9 @@ class EnvManager:
         self._key_locks: dict[str, threading.Lock] = {}
         self._rebuilt: set[str] = set()
         self._warned_unlocked = False
-        self._fingerprints: dict[tuple[str, int, int], str] = {}
         self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._layer_index: dict[str, IndexSettings] = {}
+        self._layers_of: dict[str, tuple[EnvSpec, ...]] = {}
 
     # -- choosing ------------------------------------------------------------------------
 
@@ -133,7 +133,7 @@ class EnvManager:
         closure, target, tooling = self._tooled_closure(target, interpreter)
         names = closure.names() - self.no_install
         with_reqs = self._with_requirements(target, closure)
-        with_pytest = any(_requirement_name(r) == "pytest" for r in with_reqs)
+        with_pytest = any(requirement_name(r) == "pytest" for r in with_reqs)
         runner_pytest: str | None = None
         runner_reqs: tuple[str, ...] = ()
         if "pytest" not in names and self.strict_runner:
@@ -146,7 +146,7 @@ class EnvManager:
         if with_reqs:
             tooling.append(f"with: {', '.join(with_reqs)}")
         if "pytest" not in names and not with_pytest:
-            runner_pytest = _parent_pytest()
+            runner_pytest = layers.parent_pytest_version()
             runner_reqs = layers.runner_requirements(runner_pytest)
             tooling.append(f"runner: pytest {runner_pytest} (the running pytest's version)")
         backend, backend_version = self._backend_id()
@@ -155,7 +155,7 @@ class EnvManager:
             target=target,
             interpreter=interpreter,
             closure=closure,
-            members=self._member_fingerprints(closure),
+            members=member_fingerprints(self.workspace, closure),
             backend=backend,
             backend_version=backend_version,
             workspace_root=str(self.workspace.root),
@@ -212,28 +212,6 @@ class EnvManager:
                 self._resolved[memo] = found
         return found
 
-    def _member_fingerprints(self, closure: Closure) -> tuple[tuple[str, str], ...]:
-        found: list[tuple[str, str]] = []
-        for pin in closure.pins:
-            if not (pin.member and pin.editable) or pin.name not in self.workspace.members:
-                continue
-            pyproject = self.workspace.members[pin.name].pyproject
-            try:
-                st = pyproject.stat()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read member {pin.name!r}: {exc}", path=pyproject
-                ) from exc
-            memo = (str(pyproject), st.st_size, st.st_mtime_ns)
-            with self._guard:
-                digest = self._fingerprints.get(memo)
-            if digest is None:
-                digest = member_fingerprint(pyproject)
-                with self._guard:
-                    self._fingerprints[memo] = digest
-            found.append((pin.name, digest))
-        return tuple(found)
-
     def _with_requirements(self, target: Target, closure: Closure) -> tuple[str, ...]:
         if not (self.with_reqs or self.with_requirement_files):
             return ()
@@ -252,37 +230,18 @@ class EnvManager:
             return self.workspace.member(target.packages[0]).path
         return self.workspace.root
 
-    def _layer_specs(self, spec: EnvSpec) -> list[EnvSpec]:
-        """The shared layer envs ``spec`` reads from: ``--ws-with``, then the runner."""
-        wanted: list[tuple[EnvKind, tuple[str, ...]]] = []
-        if spec.with_requirements:
-            wanted.append(("with", spec.with_requirements))
-        if spec.runner_requirements:
-            wanted.append(("runner", spec.runner_requirements))
-        found: list[EnvSpec] = []
-        for kind, requirements in wanted:
-            layer = EnvSpec(
-                label=f"_{kind}",
-                target=Target(),
-                interpreter=spec.interpreter,
-                closure=Closure(()),
-                members=(),
-                backend=spec.backend,
-                backend_version=spec.backend_version,
-                workspace_root=spec.workspace_root,
-                with_requirements=requirements if kind == "with" else (),
-                runner_requirements=requirements if kind == "runner" else (),
-                runner_pytest=spec.runner_pytest if kind == "runner" else None,
-                kind=kind,
-                layers=(f"{kind}: {', '.join(requirements)}",),
-            )
+    def _layer_specs(self, spec: EnvSpec) -> tuple[EnvSpec, ...]:
+        """The shared layer envs ``spec`` reads from (memoized with their index)."""
+        with self._guard:
+            found = self._layers_of.get(spec.key)
+        if found is None:
+            found = layer_specs(spec)
+            index = index_settings(self.workspace, spec.closure.pins, offline=self.offline)
             with self._guard:
-                # resolved against the registries of the first closure that asks for it
-                self._layer_index.setdefault(
-                    layer.key,
-                    index_settings(self.workspace, spec.closure.pins, offline=self.offline),
-                )
-            found.append(layer)
+                self._layers_of[spec.key] = found
+                for layer in found:
+                    # resolved against the registries of the first closure that asks for it
+                    self._layer_index.setdefault(layer.key, index)
         return found
 
     # -- ensuring ------------------------------------------------------------------------
@@ -321,7 +280,7 @@ class EnvManager:
             return "--ws-rebuild" if forced else None
         if found != "not built yet":
             return found
-        previous = _previous(self.cache_dir, spec)
+        previous = previous_env(self.cache_dir, spec)
         if previous is None:
             return None
         reasons = diff(previous.inputs, spec.inputs())
@@ -352,8 +311,8 @@ class EnvManager:
             site = cache.site_packages_of(tmp)
             if attached:
                 layers.attach_layers(python, [env.site_packages for env in attached])
-            installed = _distributions(site)
-            _check_exact(spec, plans, installed, tmp)
+            installed = distributions(site)
+            check_exact(spec, plans, installed, tmp)
             record = {
                 "key": spec.key,
                 "kind": spec.kind,
@@ -425,85 +384,3 @@ def _ready(
         reason=reason,
         site_packages=manifest.site_packages,
     )
-
-
-def _parent_pytest() -> str:
-    import importlib.metadata
-
-    return importlib.metadata.version("pytest")
-
-
-def _requirement_name(text: str) -> str | None:
-    try:
-        return canonicalize_name(Requirement(text.split(" --hash", 1)[0]).name)
-    except InvalidRequirement:
-        return None
-
-
-def _distributions(site: Path) -> dict[str, str]:
-    """``{normalized name: dist-info directory}`` of everything installed in ``site``."""
-    found: dict[str, str] = {}
-    for entry in os.listdir(site):
-        stem, dot, suffix = entry.rpartition(".")
-        if dot and suffix in ("dist-info", "egg-info"):
-            found[canonicalize_name(stem.split("-", 1)[0])] = entry
-    return found
-
-
-def _expected(spec: EnvSpec, plans: Sequence[InstallPlan]) -> set[str] | None:
-    """Distribution names the env must hold exactly (None: cannot tell, e.g. a layer with
-    editables or direct references whose names are only known after building)."""
-    if spec.kind == "target":
-        names = {p.name for p in spec.closure.pins if p.source_kind != "virtual"}
-        return names - set(spec.no_install)
-    names = set()
-    for plan in plans:
-        if plan.editables:
-            return None
-        for line in plan.requirements:
-            name = _requirement_name(line)
-            if name is None:
-                return None
-            names.add(name)
-    return names
-
-
-def _check_exact(
-    spec: EnvSpec, plans: Sequence[InstallPlan], installed: dict[str, str], where: Path
-) -> None:
-    """The env holds exactly the plan: nothing missing, nothing extra."""
-    expected = _expected(spec, plans)
-    if expected is None:
-        return
-    have = set(installed)
-    missing = sorted(expected - have)
-    extra = sorted(have - expected)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(extra)}")
-        raise EnvBuildError(
-            f"the {spec.backend} backend did not install exactly the plan of "
-            f"{spec.short_name}: {'; '.join(parts)}",
-            path=where,
-        )
-
-
-def _previous(cache_dir: Path, spec: EnvSpec) -> cache.Manifest | None:
-    """The most recently used other env of the same target and Python (for the diff)."""
-    prefix = f"{spec.short_name}-"
-    best: cache.Manifest | None = None
-    try:
-        names = [n for n in os.listdir(cache_dir) if n.startswith(prefix) and n != spec.name]
-    except OSError:
-        return None
-    for name in names:
-        try:
-            manifest = cache.read_manifest(cache_dir / name)
-        except cache.InvalidManifest:
-            continue
-        if best is None or manifest.last_used > best.last_used:
-            best = manifest
-    return best

@@ -14,14 +14,17 @@ import dataclasses
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from .._toml import load_toml
+from ..errors import ConfigError
 from ..lock import Closure, Pin
 from ..target import Target
+from ..workspace import Workspace
 from .interpreters import Interpreter
 
 __all__ = [
@@ -30,7 +33,9 @@ __all__ = [
     "EnvSpec",
     "diff",
     "env_name",
+    "layer_specs",
     "member_fingerprint",
+    "member_fingerprints",
 ]
 
 #: Bump when the layout or the way an env is built changes: every key changes with it.
@@ -107,6 +112,37 @@ class EnvSpec:
         }
 
 
+def layer_specs(spec: EnvSpec) -> tuple[EnvSpec, ...]:
+    """The shared layer envs a target env reads from, in order: ``--ws-with``, runner.
+
+    A layer env is keyed on its requirements (unresolved), the interpreter and the
+    backend, so every member on one interpreter shares it.
+    """
+    wanted: list[tuple[EnvKind, tuple[str, ...]]] = []
+    if spec.kind == "target" and spec.with_requirements:
+        wanted.append(("with", spec.with_requirements))
+    if spec.kind == "target" and spec.runner_requirements:
+        wanted.append(("runner", spec.runner_requirements))
+    return tuple(
+        EnvSpec(
+            label=f"_{kind}",
+            target=Target(),
+            interpreter=spec.interpreter,
+            closure=Closure(()),
+            members=(),
+            backend=spec.backend,
+            backend_version=spec.backend_version,
+            workspace_root=spec.workspace_root,
+            with_requirements=requirements if kind == "with" else (),
+            runner_requirements=requirements if kind == "runner" else (),
+            runner_pytest=spec.runner_pytest if kind == "runner" else None,
+            kind=kind,
+            layers=(f"{kind}: {', '.join(requirements)}",),
+        )
+        for kind, requirements in wanted
+    )
+
+
 def env_name(label: str, short_version: str, key: str) -> str:
     return f"{_safe(label)}-py{short_version}-{key[:10]}"
 
@@ -126,6 +162,33 @@ def member_fingerprint(pyproject: Path) -> str:
         else:
             del data["tool"]
     return _digest(data)
+
+
+_MEMO_LOCK = threading.Lock()
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def member_fingerprints(workspace: Workspace, closure: Closure) -> tuple[tuple[str, str], ...]:
+    """``(name, fingerprint)`` of each workspace member ``closure`` installs from source
+    (memoized by the pyproject's path, size and mtime)."""
+    found: list[tuple[str, str]] = []
+    for pin in closure.pins:
+        if not (pin.member and pin.editable) or pin.name not in workspace.members:
+            continue
+        pyproject = workspace.members[pin.name].pyproject
+        try:
+            st = pyproject.stat()
+        except OSError as exc:
+            raise ConfigError(f"cannot read member {pin.name!r}: {exc}", path=pyproject) from exc
+        memo = (str(pyproject), st.st_size, st.st_mtime_ns)
+        with _MEMO_LOCK:
+            digest = _FINGERPRINTS.get(memo)
+        if digest is None:
+            digest = member_fingerprint(pyproject)
+            with _MEMO_LOCK:
+                _FINGERPRINTS[memo] = digest
+        found.append((pin.name, digest))
+    return tuple(found)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
