@@ -151,23 +151,28 @@ def test_builds_exactly_the_plan_and_survives_a_rename(
 
 
 @pytest.mark.slow
-def test_require_hashes_checks_every_file(
+def test_hashes_are_checked_beside_unhashed_pins_and_editables(
     backend: Backend, interpreter: Interpreter, wheelhouse: Path, tmp_path: Path, lines: Lines
 ) -> None:
     good = sha256(wheelhouse / "tinyleft-1.0-py3-none-any.whl")
     member = write_member(tmp_path / "member", "hashed-member")
+    # a real lock mixes hashed registry pins with unhashed ones (git, find-links) and
+    # editables, which pip refuses in hash-checking mode
     plan = InstallPlan(
-        requirements=(f"tinyleft==1.0 --hash={good}",),
-        editables=(member,),  # pip refuses editables in hash-checking mode: two calls
+        requirements=(f"tinyleft==1.0 --hash={good}", "tinyextra==1.0"),
+        editables=(member,),
         index=offline(wheelhouse),
-        require_hashes=True,
     )
     python = backend.create(interpreter, tmp_path / "env", sink(lines))
     backend.install(python, plan, sink(lines))
-    assert distributions(python) == {"tinyleft": "1.0", "hashed-member": "0.1.0"}
+    assert distributions(python) == {
+        "tinyleft": "1.0",
+        "tinyextra": "1.0",
+        "hashed-member": "0.1.0",
+    }
 
     bad = InstallPlan(
-        requirements=(f"tinyextra==1.0 --hash={good}",),
+        requirements=(f"tinyright==1.0 --hash={good}",),
         index=offline(wheelhouse),
         require_hashes=True,
     )
@@ -175,8 +180,9 @@ def test_require_hashes_checks_every_file(
         backend.install(python, bad, sink(lines))
     assert str(tmp_path / "env") in str(info.value)
     assert "hash" in str(info.value).lower()
-    assert "tinyextra" in info.value.log_tail
-    assert "tinyextra" not in distributions(python)
+    assert "tinyright" in str(info.value)
+    assert "tinyright" in info.value.log_tail
+    assert "tinyright" not in distributions(python)
 
 
 @pytest.mark.slow

@@ -10,9 +10,10 @@ the interpreter's ``X.Y``; :meth:`PipBackend.version` names it together with the
 virtualenv version that determines it.
 
 Installs use ``--no-deps --no-compile`` (no ``.pyc`` written at install time, as ``uv
-sync`` does by default). pip refuses editables in hash-checking mode, so a plan that
-requires hashes and has editables is installed in two calls: the pinned third-party
-requirements with ``--require-hashes``, then the editables. Editables are built with
+sync`` does by default). pip turns hash-checking mode on for a whole call as soon as
+one requirement has a hash, and then refuses editables and unhashed requirements (a git
+pin); so requirements with hashes are installed in one call (``--require-hashes``) and
+the others plus the editables in a second. Editables are built with
 build isolation, their build requirements coming from the plan's index/find-links.
 pip has no offline mode that uses its cache, so an offline plan adds ``--no-index``.
 After installing, console-script shebangs are made relocatable
@@ -23,6 +24,7 @@ variables kept by :mod:`._process`.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ from .uv import index_flags
 from .venv import env_dir, relocate_scripts, venv_version
 
 __all__ = ["PipBackend"]
+
+_HASH = re.compile(r"\s--hash[=\s]")
 
 _PIP_OPTIONS = (
     "--no-input",
@@ -101,16 +105,19 @@ class PipBackend:
         base = [str(python), str(pip), "install", "--no-deps", "--no-compile", *_PIP_OPTIONS]
         base += ["--no-warn-script-location", "--no-warn-conflicts"]
         base += _pip_index_flags(plan.index)
+        # pip switches to hash-checking mode as soon as one line has a hash, and then
+        # refuses unhashed lines (git, directories) and editables: hashed lines go in a
+        # call of their own, everything else in a second one
+        hashed = tuple(line for line in plan.requirements if _HASH.search(line))
+        rest = tuple(line for line in plan.requirements if not _HASH.search(line))
         editables = [arg for path in plan.editables for arg in ("-e", str(path))]
-        with requirements_file(plan.requirements) as reqfile:
+        with requirements_file(hashed) as checked, requirements_file(rest) as unchecked:
             calls: list[list[str]] = []
-            pinned = ["-r", str(reqfile)] if reqfile is not None else []
-            if plan.require_hashes and pinned:
-                calls.append([*base, "--require-hashes", *pinned])
-                if editables:
-                    calls.append([*base, *editables])
-            else:
-                calls.append([*base, *pinned, *editables])
+            if checked is not None:
+                calls.append([*base, "--require-hashes", "-r", str(checked)])
+            if unchecked is not None or editables:
+                files = ["-r", str(unchecked)] if unchecked is not None else []
+                calls.append([*base, *files, *editables])
             for command in calls:
                 output = run(command, log=log, env=installer_env(), cwd=_neutral_cwd(), where=env)
                 if not output.ok:
