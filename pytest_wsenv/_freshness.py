@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from ._lockfile import DefaultGroups, MetaRequirement
 from ._markers import equivalent
+from ._selection import default_groups_setting
 from .errors import ConfigError, StaleLockError
 
 if TYPE_CHECKING:
@@ -194,9 +195,8 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             continue  # a metadata-free lock: nothing recorded to compare against
         where = member.pyproject
         dynamic = {str(d) for d in member.project.get("dynamic", ()) or ()}
-        locked_dist = (
-            [_from_lock(r, path) for r in (meta.requires_dist or ()) if meta] if meta else []
-        )
+        recorded = meta.requires_dist if meta is not None else None
+        locked_dist = [_from_lock(r, path) for r in recorded or ()]
         declared: list[_Req] = []
         if "optional-dependencies" not in dynamic:
             for extra, reqs in sorted(member.extras.items()):
@@ -223,13 +223,10 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             requires_python=rp,
             path=path,
         )
-        if (
-            "optional-dependencies" not in dynamic
-            and meta is not None
-            and meta.provides_extras is not None
-        ):
+        # provides-extras is written since lock revision 1 (absent: no extras)
+        if "optional-dependencies" not in dynamic and meta is not None and index.file.revision:
             want = {canonicalize_name(e) for e in member.extras}
-            got = set(meta.provides_extras)
+            got = set(meta.provides_extras or ())
             for extra in sorted(want ^ got):
                 side = "pyproject.toml" if extra in want else "the lock"
                 _stale(name, f"extra '{extra}' is only in {side}", path)
@@ -246,9 +243,8 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
             path=path,
         )
     if workspace.kind == "virtual":
-        raw = workspace.uv_settings.get("default-groups", ["dev"])
-        declared_defaults: DefaultGroups = (
-            "all" if raw == "all" else tuple(canonicalize_name(str(g)) for g in raw)
+        declared_defaults = default_groups_setting(
+            workspace.uv_settings.get("default-groups", ["dev"])
         )
         _compare_defaults(
             "(workspace root)", index.file.default_groups, declared_defaults, index, path

@@ -31,7 +31,13 @@ from .errors import SelectionError
 from .target import Target
 from .workspace import Workspace
 
-__all__ = ["Plan", "check_conflicts", "member_defaults", "plan_target"]
+__all__ = [
+    "Plan",
+    "check_conflicts",
+    "default_groups_setting",
+    "member_defaults",
+    "plan_target",
+]
 
 TargetKind = Literal["project", "projects", "workspace", "non-project"]
 
@@ -56,6 +62,13 @@ class _Groups:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """Where a walk starts: root packages, the group-only root, the group and extra rules.
+
+    ``kind`` is uv's install target: ``project`` (one ``--package``, or the explicit
+    root), ``projects`` (several), ``workspace`` (``--all-packages``), ``non-project``
+    (a virtual root: every member). ``declared(name)`` is the groups a member declares.
+    """
+
     kind: TargetKind
     name: str | None  # the member of a "project" target
     roots: tuple[LockedPackage, ...]
@@ -79,7 +92,8 @@ class Plan:
         return group not in self.declared(self.name)
 
 
-def _default_groups(raw: object) -> DefaultGroups:
+def default_groups_setting(raw: object) -> DefaultGroups:
+    """``tool.uv.default-groups`` as written (a list or ``"all"``), normalized."""
     if raw == "all":
         return "all"
     if isinstance(raw, list | tuple):
@@ -87,7 +101,7 @@ def _default_groups(raw: object) -> DefaultGroups:
     return ("dev",)
 
 
-def member_defaults(index: LockIndex, pkg: LockedPackage, workspace: Workspace) -> DefaultGroups:
+def member_defaults(pkg: LockedPackage, workspace: Workspace) -> DefaultGroups:
     """A member's ``default-groups``: as the lock records it, else from its pyproject."""
     if pkg.default_groups is not None:
         return pkg.default_groups
@@ -99,8 +113,8 @@ def _root_defaults(index: LockIndex, workspace: Workspace) -> DefaultGroups:
     if workspace.kind == "virtual" or index.root is None:
         if index.file.default_groups is not None:
             return index.file.default_groups
-        return _default_groups(workspace.uv_settings.get("default-groups", ["dev"]))
-    return member_defaults(index, index.root, workspace)
+        return default_groups_setting(workspace.uv_settings.get("default-groups", ["dev"]))
+    return member_defaults(index.root, workspace)
 
 
 def _groups(target: Target, defaults: DefaultGroups) -> _Groups:
@@ -148,7 +162,7 @@ def plan_target(index: LockIndex, workspace: Workspace, target: Target) -> Plan:
     else:
         kind, roots = "project", (index.root,)
     if kind == "project" and names:
-        defaults = member_defaults(index, roots[0], workspace)
+        defaults = member_defaults(roots[0], workspace)
     else:
         defaults = _root_defaults(index, workspace)
 
@@ -184,7 +198,7 @@ def _validate(index: LockIndex, workspace: Workspace, plan: Plan, target: Target
         known: set[str] = set()
         for pkg in plan.roots:
             known |= index.declared_extras(pkg, workspace)
-        for extra in plan.extras:
+        for extra in sorted(plan.extras):
             if extra not in known:
                 raise SelectionError(
                     f"extra '{extra}' is not defined by {who}; extras: {_listing(known)}"
