@@ -10,6 +10,7 @@ import threading
 import time
 import venv
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -228,3 +229,29 @@ def test_prune_keeps_layers_that_a_kept_env_reads(tmp_path: Path) -> None:
     assert isinstance(check(cache_dir, user.name, "aaaa"), Manifest)
     cache._remove_tree(layer.path)
     assert "layer environment _with-py3.11-ffff is gone" in str(check(cache_dir, user.name, "aaaa"))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda raw: raw.update(python=7),
+        lambda raw: raw.update(interpreter=None),
+        lambda raw: raw.update(site_packages="lib"),
+        lambda raw: raw["site_packages"].update(entries=None),
+        lambda raw: raw["build"].update(attached="nope"),
+        lambda raw: raw["build"].update(packages="many"),
+        lambda raw: raw.update(inputs=[]),
+        lambda raw: raw.pop("build"),
+        lambda raw: raw.update(format=99),
+    ],
+)
+def test_any_malformed_manifest_means_rebuild_never_a_crash(
+    built: tuple[Path, Manifest], mangle: Any
+) -> None:
+    cache_dir, manifest = built
+    path = manifest.path / MANIFEST
+    raw = json.loads(path.read_text())
+    mangle(raw)
+    path.write_text(json.dumps(raw))
+    assert isinstance(check(cache_dir, manifest.name, manifest.key), str)
+    assert [e.manifest for e in list_envs(cache_dir)] == [None]

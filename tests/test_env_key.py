@@ -10,9 +10,15 @@ from typing import Any
 import pytest
 
 from pytest_wsenv.envs.interpreters import Interpreter, find_interpreter
+from pytest_wsenv.envs.manager import EnvManager
 from pytest_wsenv.envs.spec import EnvSpec, diff, env_name, member_fingerprint
-from pytest_wsenv.lock import Artifact, Closure, Pin
+from pytest_wsenv.lock import Artifact, Closure, Lock, Pin
 from pytest_wsenv.target import Target
+from pytest_wsenv.workspace import Workspace
+
+from .conftest import MakeWorkspace
+from .support.workspaces import uv_lock
+from .test_env_manager import BIRD, FILES
 
 
 def pin(name: str, version: str, *, hash_: str = "") -> Pin:
@@ -146,3 +152,59 @@ def test_member_fingerprint_ignores_formatting_and_tool_config(tmp_path: Path) -
         '[project]\nname = "seeds"\ndependencies = ["tinyleft"]\n[tool.hatch.build]\nx = 1\n'
     )
     assert member_fingerprint(path) != first
+
+
+@pytest.mark.uv
+def test_key_ignores_what_the_target_does_not_install(
+    make_workspace: MakeWorkspace, uv_bin: str, wheelhouse: Path, tmp_path: Path
+) -> None:
+    root = make_workspace(FILES)
+    interp = find_interpreter(None)
+
+    def spec_now() -> EnvSpec:
+        workspace = Workspace.discover(root)
+        manager = EnvManager(
+            workspace,
+            Lock.load(workspace.lock_path),
+            cache_dir=tmp_path / "cache",
+            backend="uv",
+            log=lambda line: None,
+        )
+        return manager.spec_for(BIRD, interp)
+
+    before = spec_now()
+    lock_text = (root / "uv.lock").read_text()
+
+    # an unrelated member gains a dependency: its pyproject and uv.lock change
+    perch = root / "packages" / "perch" / "pyproject.toml"
+    perch.write_text(
+        perch.read_text().replace('["tiny-yaml-dist"]', '["tiny-yaml-dist", "tinyextra"]')
+    )
+    uv_lock(root, wheelhouse)
+    assert (root / "uv.lock").read_text() != lock_text
+    assert spec_now().key == before.key
+
+    # reformatting a member the target installs, or editing its pytest settings: same key
+    seeds = root / "packages" / "seeds" / "pyproject.toml"
+    seeds.write_text(
+        "# seeds\n" + seeds.read_text() + "\n[tool.pytest.ini_options]\naddopts = '-q'\n"
+    )
+    assert spec_now().key == before.key
+
+    # its metadata changes: new key, and the diff says which member
+    seeds.write_text(
+        seeds.read_text().replace('version = "0.1.0"', 'version = "0.1.0"\ndescription = "x"')
+    )
+    edited = spec_now()
+    assert edited.key != before.key
+    assert diff(before.inputs(), edited.inputs()) == ("member 'seeds' pyproject.toml changed",)
+
+    # a pin of the closure moves: new key, and the diff names the pin
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.uv]\nconstraint-dependencies = ["tinyleft<2"]\n'
+    )
+    uv_lock(root, wheelhouse)
+    bumped = spec_now()
+    assert bumped.key != edited.key
+    assert diff(edited.inputs(), bumped.inputs()) == ("tinyleft 2.0 -> 1.0",)

@@ -116,14 +116,14 @@ def _manifest(where: str, raw: dict[str, Any]) -> Manifest:
             bin_dir=Path(prefix + _str(raw["bin_dir"])),
             site_packages=Path(prefix + _str(site["path"])),
             fingerprint=_str(site["fingerprint"]),
-            entries=tuple(map(_str, site["entries"])),
+            entries=_strs(site["entries"]),
             backend=_str(build["backend"]),
             backend_version=_str(build["backend_version"]),
             seconds=float(build["seconds"]),
             packages=int(build["packages"]),
             created=float(build["created"]),
-            layers=tuple(map(_str, build["layers"])),
-            attached=tuple(map(_str, build["attached"])),
+            layers=_strs(build["layers"]),
+            attached=_strs(build["attached"]),
             raw=raw,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -134,6 +134,12 @@ def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {value!r}")
     return value
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {value!r}")
+    return tuple(map(_str, value))
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -182,12 +188,12 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
     if raw.get("path") != where:
         return f"it was built at {raw.get('path')} (environments are not relocatable)"
     try:
-        interpreter = raw["interpreter"]
-        python = os.path.join(where, raw["python"])
+        interpreter = _str(raw["interpreter"])
+        python = os.path.join(where, _str(raw["python"]))
         site = raw["site_packages"]
-        site_dir = os.path.join(where, site["path"])
-        recorded = site["fingerprint"]
-        attached = raw["build"]["attached"]
+        site_dir = os.path.join(where, _str(site["path"]))
+        recorded = _str(site["fingerprint"])
+        attached = _strs(raw["build"]["attached"])
     except (KeyError, TypeError) as exc:
         return f"its manifest is incomplete ({exc!r})"
     if not os.path.exists(interpreter):
@@ -199,7 +205,8 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
     except OSError:
         return "its site-packages is gone"
     if fingerprint(entries) != recorded:
-        before = site.get("entries", ())
+        before = site.get("entries")
+        before = before if isinstance(before, list) else []
         return f"site-packages changed since it was built ({_describe(before, entries)})"
     for layer in attached:
         if not os.path.isfile(os.path.join(root, str(layer), MANIFEST)):
