@@ -104,6 +104,10 @@ def engine(make_workspace: MakeWorkspace, uv_bin: str, tmp_path: Path, wheelhous
     return Engine(make_workspace(FILES), tmp_path / "cache", wheelhouse)
 
 
+def running_pytest_version() -> str:
+    return pytest.__version__
+
+
 def distributions(env: ReadyEnv, cwd: Path) -> list[str]:
     """Every distribution ``importlib.metadata`` sees in the env (normalized names)."""
     code = (
@@ -147,6 +151,16 @@ def test_build_then_reuse(engine: Engine, tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.strip() == "2.0"
+    # console scripts built in the temporary directory work where the env was published
+    out = subprocess.run(
+        [str(env.bin_dir / "pytest"), "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert running_pytest_version() in out.stdout + out.stderr
     engine.lines.clear()
     again = engine.ensure()
     assert not again.built
@@ -242,9 +256,7 @@ def test_runner_layer_when_nothing_supplies_pytest(
     files["pyproject.toml"] = '[tool.uv.workspace]\nmembers = ["packages/*"]\n'
     engine = Engine(make_workspace(files), tmp_path / "cache")
     env = engine.ensure(Target(packages=("perch",)))
-    import pytest as running
-
-    version = running.__version__
+    version = running_pytest_version()
     assert env.layers == (
         "uv.lock: perch",
         f"runner: pytest {version} (the running pytest's version)",
@@ -327,6 +339,14 @@ def test_pip_backend_builds_the_same_closure(engine: Engine, tmp_path: Path) -> 
         "tinyleft",
         "tinyright",
     ]
+    out = subprocess.run(
+        [str(env.bin_dir / "pytest"), "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
     uv_env = engine.ensure(backend="uv")
     assert uv_env.key != env.key
 

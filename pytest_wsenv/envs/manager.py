@@ -192,8 +192,9 @@ class EnvManager:
         if self.lock is not None:
             return self.lock.closure(self.workspace, target, interpreter.marker_env)
         requirements, editable = declared_requirements(self.workspace, target)
-        if not self._warned_unlocked:
-            self._warned_unlocked = True
+        with self._guard:
+            warn, self._warned_unlocked = not self._warned_unlocked, True
+        if warn:
             self.log(
                 f"no uv.lock in {self.workspace.root}: resolving the members' declared "
                 "requirements; this run is not reproducible (run `uv lock` to pin it)"
@@ -302,7 +303,7 @@ class EnvManager:
             plans = self._plans(spec)
             count = sum(len(p) for p in plans)
             if self.verbose:
-                self.log(f"building {spec.short_name} ({backend.name}, {count} packages) ...")
+                self.log(f"{spec.name}: installing {count} packages with {backend.name}")
             python = backend.create(spec.interpreter, tmp, log)
             cache.checkpoint("created")
             for plan in plans:
