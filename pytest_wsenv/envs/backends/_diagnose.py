@@ -22,6 +22,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import InvalidVersion, Version
 
 from ...errors import EnvBuildError
 from ._process import Output
@@ -212,8 +213,6 @@ def missing_locally(plan: InstallPlan) -> tuple[str, ...]:
 
 
 def _normal(version: str) -> str:
-    from packaging.version import InvalidVersion, Version
-
     try:
         return str(Version(version))
     except InvalidVersion:
