@@ -58,6 +58,8 @@ def test_key_is_stable_and_the_name_is_readable(interp: Interpreter) -> None:
     assert one.name == f"bird-feeder+torch-py{interp.short_version}-{one.key[:10]}"
     assert one.short_name == f"bird-feeder+torch-py{interp.short_version}"
     assert env_name("a/b c", "3.12", one.key).startswith("a_b_c-py3.12-")
+    long = env_name("+".join(f"member-{i}" for i in range(100)), "3.12", one.key)
+    assert len(long) < 120 and long.endswith(f"-py3.12-{one.key[:10]}")
 
 
 def test_every_input_changes_the_key(interp: Interpreter) -> None:

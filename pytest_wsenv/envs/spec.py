@@ -230,8 +230,13 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
 # -- helpers ------------------------------------------------------------------------------
 
 
+#: Longest label kept in a directory name (file names stop at 255 bytes; the key suffix
+#: keeps shortened names unique).
+_MAX_LABEL = 80
+
+
 def _safe(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", label) or "env"
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", label)[:_MAX_LABEL] or "env"
 
 
 def _digest(data: object) -> str:
