@@ -197,7 +197,7 @@ def test_isolated_run_shows_the_leak(pytester: pytest.Pytester, albatross: Path)
     result.stdout.fnmatch_lines(
         [
             "*ModuleNotFoundError: No module named 'sortedcontainers'*",
-            "FAILED packages/bird-feeder/tests/test_feeder.py::test_schedule_is_in_time_order*",
+            "FAILED *packages/bird-feeder/tests/test_feeder.py::test_schedule_is_in_time_order*",
         ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
