@@ -243,9 +243,10 @@ class _Controller:
 
     def _apply_last_failed(self, requests: list[ChildRequest]) -> list[ChildRequest]:
         """``--lf``: run only the last failures, each in its own member's env."""
-        if not self.config.getoption("lf", False) or self.config.cache is None:
+        cache = getattr(self.config, "cache", None)
+        if not self.config.getoption("lf", False) or cache is None:
             return requests
-        lastfailed = self.config.cache.get("cache/lastfailed", {})
+        lastfailed = cache.get("cache/lastfailed", {})
         if not lastfailed:
             return requests
         routed = route_args(requests, sorted(lastfailed))
@@ -316,16 +317,13 @@ class _Controller:
             summary = summaries.get(key)
             extras = f"[{','.join(run.target.extras)}]" if run.target.extras else ""
             member = "all members" if run.member == ALL_MEMBERS else run.member
+            tests = summary.tests_run if summary else 0
             if ready is None:
-                state = "no environment"
-                python = run.python or "default"
-                name = "-"
+                line = f"{member}{extras}: no environment, {tests} tests"
             else:
                 state = f"built in {ready.seconds:.1f}s" if ready.built else "reused"
-                python = summary.python if summary and summary.python else "?"
-                name = ready.name
-            tests = summary.tests_run if summary else 0
-            line = f"{member}{extras} py{python}: {name} {state}, {tests} tests"
+                python = f" py{summary.python}" if summary and summary.python else ""
+                line = f"{member}{extras}{python}: {ready.name} {state}, {tests} tests"
             if summary and summary.restarts:
                 line += f", {summary.restarts} restarts"
             if summary and summary.error:
