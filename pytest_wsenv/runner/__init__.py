@@ -1,0 +1,42 @@
+"""Run workspace members' tests in child pytests and replay them into the parent session.
+
+Public surface (what ``plugin.py`` codes against):
+
+- :class:`ChildSpec`, :class:`ChildRequest`: what to run (``spec.py``);
+- :func:`clean_child_env`: the child's environment;
+- :class:`IsolatedRun`: the pytest plugin object doing the run (``session.py``), and its
+  :class:`ChildSummary` records;
+- :func:`to_child_arg`, :func:`route_args`, :func:`to_parent_nodeid`: node ids between the
+  parent's and a child's form (``--lf``, node ids on the command line).
+
+``child.py`` is the other end: executed by path in the member's interpreter, never imported.
+"""
+
+from __future__ import annotations
+
+from pytest_wsenv.runner.session import ChildSummary, IsolatedRun
+from pytest_wsenv.runner.spec import (
+    MEMBER_ENV,
+    ChildRequest,
+    ChildSpec,
+    clean_child_env,
+    member_nodeid,
+    route_args,
+    to_child_arg,
+    to_parent_nodeid,
+)
+from pytest_wsenv.runner.standins import IsolatedItem
+
+__all__ = [
+    "MEMBER_ENV",
+    "ChildRequest",
+    "ChildSpec",
+    "ChildSummary",
+    "IsolatedItem",
+    "IsolatedRun",
+    "clean_child_env",
+    "member_nodeid",
+    "route_args",
+    "to_child_arg",
+    "to_parent_nodeid",
+]

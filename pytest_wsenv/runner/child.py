@@ -1,0 +1,244 @@
+"""The child side: a thin pytest driver run inside a member's environment.
+
+This file is executed by path in the member's interpreter (Python 3.10+, pytest 8+), never
+imported as part of pytest_wsenv: it uses the standard library and pytest only. The parent starts
+it as::
+
+    python -c <BOOTSTRAP> /path/to/child.py '{"schema": 1, "msg_fd": W, "cmd_fd": R}' <pytest args>
+
+(see ``protocol.py``), with the member directory as working directory, so the member's ini file,
+conftest files and rootdir apply as if pytest were run there. The bootstrap removes the ``''``
+entry ``-c`` puts on ``sys.path``, so neither the working directory nor this package's directory
+is importable by accident, and it keeps the user's ``PYTHON*`` variables (no ``-I``/``-E``).
+
+Wire format: one JSON object per line. The child writes messages to ``msg_fd`` (a pipe only the
+parent reads; stdout/stderr stay ordinary output) and reads commands from ``cmd_fd`` (stdin is
+left to the tests). Every message has a ``kind``:
+
+``hello``         first, before pytest starts: ``schema``, ``pytest``, ``python``, ``pid``,
+                  ``executable``
+``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to it)
+``collectreport`` a collector that failed or was skipped: ``report`` (pytest_report_to_serializable)
+``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
+``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
+                  parent index, kind]]``, ``collectors`` ``[[nodeid, kind, name, path,
+                  parent index]]`` (for ``--collect-only`` trees), ``deselected`` ``[nodeid]``
+``logstart``      ``nodeid``, ``location``
+``testreport``    ``report``
+``logfinish``     ``nodeid``, ``location``
+``internalerror`` ``text``
+``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
+
+After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
+the given node ids in the given order (all, in collection order, if null); ``{"cmd": "exit"}``
+ends the session without running anything. While running, ``{"cmd": "stop"}`` or end of file
+on ``cmd_fd`` (the parent went away) stops after the current test. The parent decides when to
+stop across members, so ``--maxfail``/``-x`` and ``--pdb`` are neutralised here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+SCHEMA = 1
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return repr(obj)
+
+
+class _Channel:
+    """Writes JSON lines to the parent's message pipe."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)
+        self._out = open(fd, "wb", buffering=1 << 16)  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def send(self, kind: str, **fields: Any) -> None:
+        fields["kind"] = kind
+        line = json.dumps(fields, default=_default, separators=(",", ":")).encode() + b"\n"
+        with self._lock:
+            self._out.write(line)
+            self._out.flush()
+
+
+class _Commands:
+    """Reads commands from the parent in a daemon thread."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)
+        self.first: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.stop = threading.Event()
+        self._fd = fd
+        threading.Thread(target=self._read, name="wsenv-commands", daemon=True).start()
+
+    def _read(self) -> None:
+        pending = b""
+        while True:
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                try:
+                    command = json.loads(line)
+                except ValueError:
+                    continue
+                if command.get("cmd") == "stop":
+                    self.stop.set()
+                else:
+                    self.first.put(command)
+        self.stop.set()
+        self.first.put({"cmd": "exit"})
+
+
+def _warning_data(message: Any) -> dict[str, Any]:
+    category = getattr(message, "category", None)
+    return {
+        "message": str(message.message),
+        "category": (
+            [category.__module__, category.__qualname__] if isinstance(category, type) else None
+        ),
+        "filename": str(message.filename),
+        "lineno": message.lineno,
+        "line": message.line,
+    }
+
+
+class _ChildPlugin:
+    def __init__(self, channel: _Channel, commands: _Commands) -> None:
+        self.channel = channel
+        self.commands = commands
+        self.deselected: list[str] = []
+        self.config: Any = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: Any) -> None:
+        self.config = config
+        config.option.maxfail = 0
+        config.option.usepdb = False
+
+    def pytest_sessionstart(self, session: Any) -> None:
+        self.channel.send("session", rootpath=str(session.config.rootpath))
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.channel.send("internalerror", text=str(excrepr))
+
+    def _serialize(self, report: Any) -> Any:
+        return self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if not report.passed:
+            self.channel.send("collectreport", report=self._serialize(report))
+
+    def pytest_deselected(self, items: Any) -> None:
+        self.deselected.extend(item.nodeid for item in items)
+
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: Any
+    ) -> None:
+        self.channel.send(
+            "warning", warning=_warning_data(warning_message), when=when, nodeid=nodeid
+        )
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.channel.send("logstart", nodeid=nodeid, location=location)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.channel.send("testreport", report=self._serialize(report))
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self.channel.send("logfinish", nodeid=nodeid, location=location)
+
+    def _send_collected(self, session: Any) -> None:
+        index: dict[int, int] = {}
+        collectors: list[list[Any]] = []
+
+        def collector_index(node: Any) -> int:
+            if node is None or node is session:
+                return -1
+            known = index.get(id(node))
+            if known is not None:
+                return known
+            parent = collector_index(node.parent)
+            index[id(node)] = len(collectors)
+            collectors.append([node.nodeid, type(node).__name__, node.name, str(node.path), parent])
+            return index[id(node)]
+
+        items = [
+            [
+                item.nodeid,
+                item.name,
+                str(item.path),
+                list(item.location),
+                collector_index(item.parent),
+                type(item).__name__,
+            ]
+            for item in session.items
+        ]
+        self.channel.send(
+            "collected", items=items, collectors=collectors, deselected=self.deselected
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: Any) -> bool:
+        self._send_collected(session)
+        command = self.commands.first.get()
+        if command.get("cmd") != "run":
+            return True
+        wanted = command.get("ids")
+        if wanted is None:
+            items = list(session.items)
+        else:
+            by_id = {item.nodeid: item for item in session.items}
+            items = [by_id[nodeid] for nodeid in wanted if nodeid in by_id]
+        for i, item in enumerate(items):
+            if self.commands.stop.is_set():
+                break
+            nextitem = items[i + 1] if i + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail or session.shouldstop:
+                break
+        return True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
+        self.channel.send(
+            "finished",
+            exitstatus=int(exitstatus),
+            shouldfail=session.shouldfail or "",
+            shouldstop=session.shouldstop or "",
+        )
+
+
+def main(argv: list[str]) -> int:
+    options = json.loads(argv[0])
+    channel = _Channel(int(options["msg_fd"]))
+    commands = _Commands(int(options["cmd_fd"]))
+    channel.send(
+        "hello",
+        schema=SCHEMA,
+        pytest=pytest.__version__,
+        python=platform.python_version(),
+        pid=os.getpid(),
+        executable=sys.executable,
+    )
+    return int(pytest.main(list(argv[1:]), plugins=[_ChildPlugin(channel, commands)]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,220 @@
+"""One child pytest process: start it, read its messages, command it, stop it.
+
+Each child runs in a new session (``start_new_session=True``), so a Ctrl-C in the parent's
+terminal does not reach it directly and the parent can signal the child together with whatever
+it started (``os.killpg``). One reader thread per child waits on its message pipe, stdout and
+stderr with a selector: it decodes message lines and puts them on the runner's queue, keeps a
+bounded tail of the output, and after the message pipe closes waits for the process and puts a
+final :class:`Exited` event. It never calls hooks and never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from pytest_wsenv.runner.protocol import (
+    BOOTSTRAP,
+    CHILD_SCRIPT,
+    SCHEMA_VERSION,
+    Command,
+    decode_line,
+)
+from pytest_wsenv.runner.protocol import encode_command as _encode
+from pytest_wsenv.runner.spec import ChildSpec
+
+__all__ = ["OUTPUT_TAIL_BYTES", "ChildProcess", "Exited", "Garbage", "Message"]
+
+#: How much of a child's stdout and of its stderr is kept for crash messages.
+OUTPUT_TAIL_BYTES = 32 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    child: ChildProcess
+    data: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Garbage:
+    child: ChildProcess
+    line: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exited:
+    child: ChildProcess
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+Event = Message | Garbage | Exited
+
+
+class _Tail:
+    def __init__(self, limit: int) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._limit = limit
+
+    def add(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        while self._size - len(self._chunks[0]) >= self._limit:
+            self._size -= len(self._chunks.popleft())
+
+    def value(self) -> bytes:
+        return b"".join(self._chunks)[-self._limit :]
+
+
+class ChildProcess:
+    """A started child; ``events`` receives its :data:`Event` objects in order."""
+
+    def __init__(self, spec: ChildSpec, events: queue.SimpleQueue[Any], owner: object) -> None:
+        self.spec = spec
+        self.owner = owner
+        self.started = time.monotonic()
+        self.returncode: int | None = None
+        msg_read, msg_write = os.pipe()
+        cmd_read, cmd_write = os.pipe()
+        options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": msg_write, "cmd_fd": cmd_read})
+        try:
+            self.proc = subprocess.Popen(
+                [str(spec.python), "-c", BOOTSTRAP, str(CHILD_SCRIPT), options, *spec.args],
+                cwd=spec.rootdir,
+                env=dict(spec.env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(msg_write, cmd_read),
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in (msg_read, msg_write, cmd_read, cmd_write):
+                os.close(fd)
+            raise
+        os.close(msg_write)
+        os.close(cmd_read)
+        self.pid = self.proc.pid
+        self._cmd_fd: int | None = cmd_write
+        self._msg_fd = msg_read
+        self._events = events
+        self._thread = threading.Thread(
+            target=self._read, name=f"wsenv-reader-{spec.key}", daemon=True
+        )
+        self._thread.start()
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def send(self, command: Command) -> None:
+        """Send a command; silently dropped once the child is gone (its exit event follows)."""
+        if self._cmd_fd is None:
+            return
+        try:
+            os.write(self._cmd_fd, _encode(command))
+        except OSError:
+            self.close_commands()
+
+    def close_commands(self) -> None:
+        """Close the command pipe: the child stops after its current test and exits."""
+        if self._cmd_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._cmd_fd)
+            self._cmd_fd = None
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the child's process group (the child and what it started)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL whatever is left of the child's process group after the child exited."""
+        self.signal_group(signal.SIGKILL)
+
+    @property
+    def alive(self) -> bool:
+        return self.returncode is None
+
+    # --- reader thread -----------------------------------------------------------------------
+
+    def _read(self) -> None:
+        stdout, stderr = _Tail(OUTPUT_TAIL_BYTES), _Tail(OUTPUT_TAIL_BYTES)
+        returncode = -1
+        try:
+            assert self.proc.stdout is not None and self.proc.stderr is not None
+            out_fd, err_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno()
+            tails = {out_fd: stdout, err_fd: stderr}
+            with selectors.DefaultSelector() as selector:
+                for fd in (self._msg_fd, out_fd, err_fd):
+                    selector.register(fd, selectors.EVENT_READ)
+                pending = b""
+                msg_open = True
+                while msg_open:
+                    for key, _ in selector.select():
+                        data = _read_some(key.fd)
+                        if key.fd == self._msg_fd:
+                            if not data:
+                                msg_open = False
+                                if pending:
+                                    self._put_line(pending)
+                                break
+                            pending = self._put_lines(pending + data)
+                        elif data:
+                            tails[key.fd].add(data)
+                        else:
+                            selector.unregister(key.fd)
+                returncode = self.proc.wait()
+                # The child is gone; whatever it started may still hold stdout/stderr open,
+                # so take only what is already there.
+                for fd, tail in tails.items():
+                    _drain_nonblocking(fd, tail)
+        except BaseException as exc:  # the reader must never raise
+            stderr.add(f"\n[pytest-wsenv reader error: {exc!r}]\n".encode())
+            with contextlib.suppress(BaseException):
+                returncode = self.proc.wait()
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._msg_fd)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            self._events.put(Exited(self, returncode, stdout.value(), stderr.value()))
+
+    def _put_lines(self, buffer: bytes) -> bytes:
+        *lines, rest = buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._put_line(line)
+        return rest
+
+    def _put_line(self, line: bytes) -> None:
+        data = decode_line(line)
+        self._events.put(Garbage(self, line[:300]) if data is None else Message(self, data))
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""
+
+
+def _drain_nonblocking(fd: int, tail: _Tail) -> None:
+    try:
+        os.set_blocking(fd, False)
+        while data := os.read(fd, 1 << 16):
+            tail.add(data)
+    except OSError:
+        pass

@@ -1,0 +1,268 @@
+"""Parent side of the wire protocol spoken with ``child.py`` (see that module for the messages).
+
+Transport: the child writes JSON lines to a dedicated pipe (``msg_fd``) and reads JSON-line
+commands from another (``cmd_fd``); its stdout/stderr are ordinary output, kept as a bounded tail
+for crash messages. ``child.py`` is shipped with the parent, so the schema only changes with this
+package; what can differ is the child's pytest, whose serialized reports the parent must read:
+any report the parent's ``pytest_report_from_serializable`` cannot rebuild, an unknown message or
+a line that is not JSON raises :class:`~pytest_wsenv.errors.ChildProtocolError` naming the
+member and both pytest versions.
+
+Reports keep pytest's own serialization (``pytest_report_to_serializable``); before rebuilding
+them the parent rewrites node ids and locations to its own form and makes traceback paths
+relative to its own working directory, as in-process pytest would print them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import pytest
+
+from pytest_wsenv.errors import ChildProtocolError
+
+__all__ = [
+    "BOOTSTRAP",
+    "CHILD_SCRIPT",
+    "SCHEMA_VERSION",
+    "CollectedMsg",
+    "Command",
+    "HelloMsg",
+    "decode_line",
+    "encode_command",
+    "rebuild_report",
+    "rebuild_warning",
+]
+
+#: Version of the message schema; ``child.py`` sends the same number in ``hello``.
+SCHEMA_VERSION = 1
+
+#: The child script, run by path (never imported) in the member's interpreter.
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+
+#: ``python -c`` program that starts the child: ``-c`` puts ``''`` (the working directory) first
+#: on ``sys.path``; it is removed so neither the member directory nor this package's directory
+#: shadows the member's imports. ``argv[1]`` is the script, the rest its arguments.
+BOOTSTRAP = (
+    "import sys,runpy\n"
+    "if sys.path and sys.path[0]=='':del sys.path[0]\n"
+    "sys.argv=sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0],run_name='__main__')\n"
+)
+
+ReportKind = Literal["hello", "session", "collectreport", "warning", "collected"]
+
+
+class HelloMsg(TypedDict):
+    kind: Literal["hello"]
+    schema: int
+    pytest: str
+    python: str
+    pid: int
+    executable: str
+
+
+class CollectedMsg(TypedDict):
+    kind: Literal["collected"]
+    #: ``[nodeid, name, abspath, [relpath, lineno, domain], collector index, kind]``
+    items: list[list[Any]]
+    #: ``[nodeid, kind, name, abspath, parent index]``
+    collectors: list[list[Any]]
+    deselected: list[str]
+
+
+class Command(TypedDict, total=False):
+    cmd: Literal["run", "stop", "exit"]
+    ids: list[str] | None
+
+
+def encode_command(command: Command) -> bytes:
+    return json.dumps(command, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_line(line: bytes) -> dict[str, Any] | None:
+    """Decode one message line; ``None`` when it is not a JSON object with a ``kind``.
+
+    Never raises: it runs in the reader thread.
+    """
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(value, dict) and isinstance(value.get("kind"), str):
+        return value
+    return None
+
+
+def protocol_error(member: str, child_pytest: str | None, detail: str) -> ChildProtocolError:
+    return ChildProtocolError(
+        f"member {member!r}: cannot read the results of its pytest "
+        f"(child pytest {child_pytest or 'unknown'}, parent pytest {pytest.__version__}): "
+        f"{detail}. Use a pytest release in the member's environment whose reports this pytest "
+        "can read (the same major version is safest)"
+    )
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+class PathMapper:
+    """Rewrites child paths and ids into the parent's form."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        suffix: str,
+        child_cwd: Path,
+        child_root: Path,
+        parent_root: Path,
+        parent_cwd: Path,
+    ) -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self.child_cwd = child_cwd
+        self.child_root = child_root
+        self.parent_root = parent_root
+        self.parent_cwd = parent_cwd
+
+    def nodeid(self, child_nodeid: str) -> str:
+        if not self.prefix:
+            return child_nodeid + self.suffix
+        if not child_nodeid:
+            return self.prefix + self.suffix
+        return f"{self.prefix}/{child_nodeid}{self.suffix}"
+
+    def location_path(self, relpath: str) -> str:
+        """A path relative to the child's rootdir, made relative to the parent's rootdir."""
+        if not self.prefix:
+            return relpath
+        return os.path.normpath(os.path.join(self.prefix, relpath))
+
+    def display_path(self, path: str) -> str:
+        """A path as pytest prints it in tracebacks: relative to the cwd when shorter."""
+        absolute = path if os.path.isabs(path) else os.path.join(self.child_cwd, path)
+        absolute = os.path.normpath(absolute)
+        try:
+            relative = os.path.relpath(absolute, self.parent_cwd)
+        except ValueError:
+            return absolute
+        return relative if len(relative) < len(absolute) else absolute
+
+    def absolute(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.child_cwd, path))
+
+
+def _rewrite_traceback(data: Any, mapper: PathMapper) -> None:
+    if not isinstance(data, dict):
+        return
+    for entry in data.get("reprentries") or ():
+        fileloc = entry.get("data", {}).get("reprfileloc") if isinstance(entry, dict) else None
+        if isinstance(fileloc, dict) and isinstance(fileloc.get("path"), str):
+            fileloc["path"] = mapper.display_path(fileloc["path"])
+
+
+def _rewrite_longrepr(longrepr: Any, mapper: PathMapper) -> Any:
+    if isinstance(longrepr, list) and len(longrepr) == 3 and isinstance(longrepr[0], str):
+        # A skip: (path, lineno, reason); pytest expects a tuple.
+        return (mapper.absolute(longrepr[0]), longrepr[1], longrepr[2])
+    if isinstance(longrepr, dict):
+        _rewrite_traceback(longrepr.get("reprtraceback"), mapper)
+        for link in longrepr.get("chain") or ():
+            if isinstance(link, list) and link:
+                _rewrite_traceback(link[0], mapper)
+    return longrepr
+
+
+def rebuild_report(
+    config: pytest.Config,
+    data: Any,
+    mapper: PathMapper,
+    *,
+    member: str,
+    key: str,
+    child_pytest: str | None,
+) -> pytest.TestReport | pytest.CollectReport:
+    """Rebuild a serialized child report as a parent report with parent-form ids."""
+    if not isinstance(data, dict) or not isinstance(data.get("nodeid"), str):
+        raise protocol_error(member, child_pytest, f"malformed report {str(data)[:200]!r}")
+    data["nodeid"] = mapper.nodeid(data["nodeid"])
+    location = data.get("location")
+    if isinstance(location, list) and len(location) == 3:
+        data["location"] = (mapper.location_path(str(location[0])), location[1], location[2])
+    data["longrepr"] = _rewrite_longrepr(data.get("longrepr"), mapper)
+    sections = data.get("sections")
+    if isinstance(sections, list):
+        data["sections"] = [tuple(s) if isinstance(s, list) else s for s in sections]
+    props = data.get("user_properties")
+    if isinstance(props, list):
+        data["user_properties"] = [tuple(p) if isinstance(p, list) else p for p in props]
+    data["wsenv_member"] = key
+    try:
+        report = config.hook.pytest_report_from_serializable(config=config, data=data)
+    except Exception as exc:
+        raise protocol_error(
+            member, child_pytest, f"{type(exc).__name__}: {exc} in report {data['nodeid']!r}"
+        ) from exc
+    if not isinstance(report, (pytest.TestReport, pytest.CollectReport)):
+        raise protocol_error(
+            member, child_pytest, f"unknown report type {data.get('$report_type')!r}"
+        )
+    return report
+
+
+# --- warnings --------------------------------------------------------------------------------
+
+_SYNTHETIC: dict[tuple[str, str], type[Warning]] = {}
+
+
+def _category(spec: Any) -> type[Warning]:
+    """The warning class named by the child, without importing member code.
+
+    Builtins and classes of modules the parent already imported are used as they are; any other
+    class is stood in for by a ``Warning`` subclass of the same module and name, which is all the
+    warnings summary shows.
+    """
+    if not (isinstance(spec, list) and len(spec) == 2):
+        return UserWarning
+    module, qualname = str(spec[0]), str(spec[1])
+    found: Any = builtins if module == "builtins" else sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None) if found is not None else None
+    if isinstance(found, type) and issubclass(found, Warning):
+        return found
+    key = (module, qualname)
+    if key not in _SYNTHETIC:
+        name = qualname.rpartition(".")[2]
+        _SYNTHETIC[key] = type(name, (Warning,), {"__module__": module, "__qualname__": qualname})
+    return _SYNTHETIC[key]
+
+
+def rebuild_warning(data: Any) -> warnings.WarningMessage:
+    data = data if isinstance(data, dict) else {}
+    category = _category(data.get("category"))
+    text = str(data.get("message", ""))
+    try:
+        message: Warning = category(text)
+    except Exception:
+        message = Warning(text)
+    lineno = data.get("lineno")
+    return warnings.WarningMessage(
+        message,
+        category,
+        str(data.get("filename", "")),
+        lineno if isinstance(lineno, int) else 0,
+        None,
+        data.get("line") if isinstance(data.get("line"), str) else None,
+    )
+
+
+def collected_ids(items: Sequence[Sequence[Any]], rewrite: Callable[[str], str]) -> list[str]:
+    return [rewrite(str(entry[0])) for entry in items]
