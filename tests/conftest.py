@@ -11,8 +11,24 @@ import pytest
 from .support.wheels import build_wheel, repack_installed
 from .support.workspaces import BUILD_SYSTEM, find_uv, uv_lock, write_workspace
 
+
+
+def _runner_dists() -> tuple[str, ...]:
+    """pytest and what it needs on this interpreter, as installed here."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    needed = ["pytest"]
+    for text in requires("pytest") or ():
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            needed.append(req.name)
+    return tuple(needed)
+
+
 #: Distributions copied from the running environment so envs can run real pytest offline.
-RUNNER_DISTS = ("pytest", "pluggy", "iniconfig", "packaging", "pygments")
+RUNNER_DISTS = _runner_dists()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL_FIXTURES = SHARED / "fixtures" / "real"
