@@ -12,7 +12,6 @@ from .support.wheels import build_wheel, repack_installed
 from .support.workspaces import BUILD_SYSTEM, find_uv, uv_lock, write_workspace
 
 
-
 def _runner_dists() -> tuple[str, ...]:
     """pytest and what it needs on this interpreter, as installed here."""
     from importlib.metadata import requires
