@@ -18,6 +18,9 @@ __all__ = [
 
 #: How many lines of a child's output a crash message shows.
 TAIL_LINES = 40
+#: How many lines of a fatal-error dump are shown, from its first line.
+FATAL_LINES = 120
+FATAL = "Fatal Python error"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,12 +59,20 @@ def describe_exit(returncode: int | None) -> str:
 
 
 def output_tail(stdout: bytes, stderr: bytes) -> str:
-    """The last lines of a child's output for a message: stderr, or stdout if stderr is empty."""
+    """The end of a child's output for a message: stderr, or stdout if stderr is empty.
+
+    A fatal-error dump (faulthandler, which pytest enables) is shown from its first line.
+    """
     for label, data in (("stderr", stderr), ("stdout", stdout)):
         text = data.decode("utf-8", "replace").rstrip()
         if text:
-            lines = text.splitlines()[-TAIL_LINES:]
-            return f"\nlast output of the child ({label}):\n" + "\n".join(lines)
+            lines = text.splitlines()
+            start = max(len(lines) - TAIL_LINES, 0)
+            fatal = text.rfind(FATAL)
+            if fatal >= 0:
+                start = min(start, text.count("\n", 0, fatal))
+            shown = lines[start:][:FATAL_LINES]
+            return f"\nlast output of the child ({label}):\n" + "\n".join(shown)
     return "\nthe child wrote nothing to stdout or stderr"
 
 
