@@ -244,17 +244,9 @@ def _in_pyenv(root: Path, name: str, want: tuple[int, int, int | None]) -> list[
 
 
 def _uv_binary() -> str | None:
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
+    from .backends import find_uv  # imported late: backends import this module
+
+    return find_uv()
 
 
 def _uv_find(want: tuple[int, int, int | None]) -> Iterator[Path]:
