@@ -58,7 +58,7 @@ Format = Literal["github", "gitlab", "json"]
 
 _PYTHON = re.compile(r"\d+\.\d+(\.\d+)?\Z")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
-_TOP_KEYS = ("members", "pythons", "skip")
+_TOP_KEYS = ("members", "pythons", "skip", "check-imports")
 _MEMBER_KEYS = ("extras", "pythons")
 
 
