@@ -37,32 +37,39 @@ Flow
    ``max_restarts`` per member), after which they are reported as errors "not run". A child
    that dies before collecting yields a failed collect report for its member.
 5. Ctrl-C (or any error) in the parent: every child's process group gets SIGINT (the child
-   tears down like an interrupted pytest), SIGKILL after ``grace`` seconds; the exception then
-   continues through pytest's normal path ("KeyboardInterrupt", exit code 2).
+   tears down like an interrupted pytest), SIGKILL after ``grace`` seconds (see ``pool.py``);
+   the exception then continues through pytest's normal path ("KeyboardInterrupt", exit
+   code 2). A child whose own session was interrupted (exit status 2 without being told to
+   stop) interrupts the parent's too; a child that set ``shouldstop`` itself (``--sw``) stops
+   the parent's session with its reason.
 
 The main thread does all hook calls; reader threads only decode and enqueue. Nothing polls:
-the main thread blocks on one queue.
+the main thread blocks on one queue (``ChildPool.pump``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import os
-import queue
-import signal
-import threading
 import time
-import traceback
-from collections import Counter, deque
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_wsenv.errors import ChildProtocolError, EnvBuildError, WsenvError
-from pytest_wsenv.runner.process import ChildProcess, Exited, Garbage, Message
+from pytest_wsenv.errors import ChildProtocolError
+from pytest_wsenv.runner.members import (
+    UNRESOLVED,
+    ChildSummary,
+    Member,
+    State,
+    Unit,
+    classify,
+    summarize,
+)
+from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
+from pytest_wsenv.runner.process import ChildProcess, Exited
 from pytest_wsenv.runner.protocol import (
     SCHEMA_VERSION,
     PathMapper,
@@ -76,122 +83,10 @@ from pytest_wsenv.runner.reports import (
     output_tail,
     synthetic_unit,
 )
-from pytest_wsenv.runner.spec import ChildRequest, ChildSpec, member_nodeid
+from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
 
 __all__ = ["ChildSummary", "IsolatedRun"]
-
-#: Seconds a child gets to exit after SIGINT (or after ``exit``) before it is killed.
-DEFAULT_GRACE = 3.0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ChildSummary:
-    """What one member's child(ren) did, for a terminal section.
-
-    ``outcomes`` counts tests by ``passed``/``failed``/``error``/``skipped``/``xfailed``/
-    ``xpassed``; ``exitstatus`` is the last child's return code (negative: killed by that
-    signal; ``None``: never started); ``error`` is set when the member failed as a whole.
-    """
-
-    key: str
-    member: str
-    tests_run: int
-    outcomes: Mapping[str, int]
-    restarts: int
-    exitstatus: int | None
-    seconds: float
-    error: str | None = None
-    python: str | None = None
-    pytest: str | None = None
-
-
-class _State(enum.Enum):
-    PENDING = "pending"
-    PREPARING = "preparing"
-    COLLECTING = "collecting"
-    COLLECTED = "collected"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-_UNRESOLVED = (_State.PENDING, _State.PREPARING, _State.COLLECTING)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Prepared:
-    member: _Member
-    spec: ChildSpec | None
-    error: str | None
-
-
-class _Unit:
-    """The events of one child test, replayed together at its ``logfinish``."""
-
-    __slots__ = ("location", "nodeid", "phases", "reports")
-
-    def __init__(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.nodeid = nodeid
-        self.location = location
-        self.reports: list[pytest.TestReport] = []
-        self.phases: set[str] = set()
-
-
-class _Member:
-    def __init__(self, request: ChildRequest) -> None:
-        self.request = request
-        self.key = request.key
-        self.name = request.member
-        self.state = _State.PENDING
-        self.spec: ChildSpec | None = None
-        self.child: ChildProcess | None = None
-        self.hello: dict[str, Any] | None = None
-        self.mapper: PathMapper | None = None
-        self.collect_events: list[tuple[str, Any]] = []
-        self.collected: dict[str, Any] | None = None
-        self.collection_replayed = False
-        self.error: str | None = None
-        self.internal_error: str | None = None
-        self.items: dict[str, IsolatedItem] = {}
-        self.pending: dict[str, None] = {}
-        self.replayed: set[str] = set()
-        self.unit: _Unit | None = None
-        self.finished: dict[str, Any] | None = None
-        self.restarts = 0
-        self.restarting = False
-        self.exit_sent = False
-        self.stop_sent = False
-        self.holds_collect_slot = False
-        self.holds_run_slot = False
-        self.outcomes: Counter[str] = Counter()
-        self.tests_run = 0
-        self.started: float | None = None
-        self.ended: float | None = None
-        self.returncode: int | None = None
-
-    @property
-    def nodeid(self) -> str:
-        return member_nodeid(self.request.nodeid_prefix or ".", self.request.nodeid_suffix)
-
-    @property
-    def child_pytest(self) -> str | None:
-        return None if self.hello is None else str(self.hello.get("pytest"))
-
-
-def _classify(reports: Sequence[pytest.TestReport]) -> str:
-    outcome = "passed"
-    for report in reports:
-        if report.when != "call" and report.failed:
-            return "error"
-        if report.when == "call":
-            if hasattr(report, "wasxfail"):
-                outcome = "xfailed" if report.skipped else "xpassed"
-            else:
-                outcome = report.outcome
-        elif report.skipped and outcome == "passed":
-            outcome = "skipped"
-    return outcome
 
 
 class IsolatedRun:
@@ -227,20 +122,15 @@ class IsolatedRun:
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
         self.max_restarts = max_restarts
         self.grace = grace
-        self._members = [_Member(r) for r in requests]
-        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._next = 0
-        self._collecting = 0
+        self._members = [Member(r) for r in requests]
+        self._pool = ChildPool(
+            self._members, self, collect_parallel=self.collect_parallel, grace=grace
+        )
         self._running = 0
-        self._alive = 0
-        self._preparing = 0
-        self._children: list[ChildProcess] = []
-        self._run_queue: deque[_Member] = deque()
-        self._started = False
+        self._run_queue: deque[Member] = deque()
         self._collection_replayed = False
         self._stopping: str | None = None
         self._interrupted: str | None = None
-        self._aborted = False
         self._session: pytest.Session | None = None
         self._parent_root = Path(os.path.realpath(config.rootpath))
         self._parent_cwd = config.invocation_params.dir
@@ -250,31 +140,14 @@ class IsolatedRun:
     def summaries(self) -> list[ChildSummary]:
         """One record per request, in request order (complete after the run loop)."""
         now = time.monotonic()
-        result = []
-        for m in self._members:
-            seconds = 0.0 if m.started is None else (m.ended or now) - m.started
-            result.append(
-                ChildSummary(
-                    key=m.key,
-                    member=m.name,
-                    tests_run=m.tests_run,
-                    outcomes=dict(m.outcomes),
-                    restarts=m.restarts,
-                    exitstatus=m.returncode,
-                    seconds=seconds,
-                    error=m.error,
-                    python=None if m.hello is None else str(m.hello.get("python")),
-                    pytest=m.child_pytest,
-                )
-            )
-        return result
+        return [summarize(m, now) for m in self._members]
 
     # --- hooks -------------------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session = session
-        self._launch_more()
+        self._pool.launch_more()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_collection_modifyitems(
@@ -305,10 +178,10 @@ class IsolatedRun:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
-        self._shutdown()
+        self._pool.shutdown()
 
     def pytest_unconfigure(self) -> None:
-        self._abort()
+        self._pool.abort()
 
     # --- orchestration -----------------------------------------------------------------------
 
@@ -316,128 +189,43 @@ class IsolatedRun:
         try:
             action()
         except ChildProtocolError as exc:
-            self._abort()
+            self._pool.abort()
             raise pytest.UsageError(str(exc)) from exc
         except BaseException:
-            self._abort()
+            self._pool.abort()
             raise
 
-    def _launch_more(self) -> None:
-        self._started = True
-        while self._collecting < self.collect_parallel and self._next < len(self._members):
-            m = self._members[self._next]
-            self._next += 1
-            if self._stopping or self._aborted:
-                m.state = _State.DONE
-                continue
-            m.state = _State.PREPARING
-            m.holds_collect_slot = True
-            m.started = time.monotonic()
-            self._collecting += 1
-            self._preparing += 1
-            threading.Thread(
-                target=self._prepare, args=(m,), name=f"wsenv-prepare-{m.key}", daemon=True
-            ).start()
-
-    def _prepare(self, m: _Member) -> None:
-        """Worker thread: build the spec; never raises."""
-        try:
-            spec = m.request.prepare()
-        except EnvBuildError as exc:
-            tail = exc.log_tail.rstrip()
-            text = str(exc) + (f"\n{tail}" if tail else "")
-            self._events.put(_Prepared(m, None, text))
-        except WsenvError as exc:
-            self._events.put(_Prepared(m, None, str(exc)))
-        except BaseException as exc:  # reported as the member failure
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self._events.put(_Prepared(m, None, text.rstrip()))
-        else:
-            self._events.put(_Prepared(m, spec, None))
-
-    def _pump(self, done: Callable[[], bool]) -> None:
-        while not done():
-            if self._alive == 0 and self._preparing == 0:
-                states = ", ".join(f"{m.key}={m.state.value}" for m in self._members)
-                raise RuntimeError(f"pytest-wsenv runner is waiting for nothing ({states})")
-            self._handle(self._events.get())
-
-    def _drain_nowait(self) -> None:
-        while True:
-            try:
-                event = self._events.get_nowait()
-            except queue.Empty:
-                return
-            self._handle(event)
-
-    def _handle(self, event: Any) -> None:
-        if isinstance(event, Message):
-            m = event.child.owner
-            assert isinstance(m, _Member)
-            if m.child is event.child and not self._aborted:
-                self._on_message(m, event.data)
-        elif isinstance(event, Exited):
-            self._on_exit(event)
-        elif isinstance(event, Garbage):
-            m = event.child.owner
-            assert isinstance(m, _Member)
-            if m.child is event.child and not self._aborted:
-                raise protocol_error(
-                    m.name, m.child_pytest, f"its result pipe carried {event.line!r}"
-                )
-        elif isinstance(event, _Prepared):
-            self._preparing -= 1
-            self._on_prepared(event)
-
-    def _on_prepared(self, event: _Prepared) -> None:
-        m, spec = event.member, event.spec
-        if self._aborted:
-            return
+    def on_prepared(self, m: Member, spec: ChildSpec | None, error: str | None) -> None:
         if spec is None:
-            self._fail(m, f"member {m.name!r}: could not prepare its environment: {event.error}")
+            self._fail(m, f"member {m.name!r}: could not prepare its environment: {error}")
             return
         if self._stopping:
-            m.state = _State.DONE
-            self._release_collect_slot(m)
+            m.state = State.DONE
+            self._pool.release_collect_slot(m)
             return
         m.spec = spec
         self._start_child(m)
 
-    def _start_child(self, m: _Member) -> None:
+    def _start_child(self, m: Member) -> None:
         assert m.spec is not None
-        m.hello = m.mapper = m.finished = None
-        m.unit = None
-        m.stop_sent = m.exit_sent = False
         try:
-            child = ChildProcess(m.spec, self._events, m)
+            self._pool.start_child(m)
         except OSError as exc:
-            m.child = None
             self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}")
-            return
-        m.child = child
-        m.state = _State.COLLECTING
-        self._children.append(child)
-        self._alive += 1
 
-    def _release_collect_slot(self, m: _Member) -> None:
-        if m.holds_collect_slot:
-            m.holds_collect_slot = False
-            self._collecting -= 1
-            self._launch_more()
-
-    def _release_run_slot(self, m: _Member) -> None:
+    def _release_run_slot(self, m: Member) -> None:
         if m.holds_run_slot:
             m.holds_run_slot = False
             self._running -= 1
             self._schedule_runs()
 
-    def _fail(self, m: _Member, text: str) -> None:
+    def _fail(self, m: Member, text: str) -> None:
         """The member failed as a whole (environment, start-up, collection)."""
-        m.state = _State.FAILED
+        m.state = State.FAILED
         m.error = text
         if self._collection_replayed:
             self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
-        self._release_collect_slot(m)
+        self._pool.release_collect_slot(m)
         self._release_run_slot(m)
 
     def _hook(self) -> Any:
@@ -445,7 +233,7 @@ class IsolatedRun:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def _on_message(self, m: _Member, data: dict[str, Any]) -> None:
+    def on_message(self, m: Member, data: dict[str, Any]) -> None:
         kind = data["kind"]
         if kind == "hello":
             if data.get("schema") != SCHEMA_VERSION:
@@ -470,7 +258,7 @@ class IsolatedRun:
         elif kind == "collected":
             self._on_collected(m, data)
         elif kind == "logstart":
-            m.unit = _Unit(str(data.get("nodeid")), self._location(m, data.get("location")))
+            m.unit = Unit(str(data.get("nodeid")), self._location(m, data.get("location")))
         elif kind == "testreport":
             report = self._rebuild(m, data.get("report"))
             if m.unit is None:
@@ -492,7 +280,7 @@ class IsolatedRun:
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
 
-    def _mapper(self, m: _Member, rootpath: str) -> PathMapper:
+    def _mapper(self, m: Member, rootpath: str) -> PathMapper:
         spec = m.spec
         assert spec is not None
         child_root = Path(rootpath)
@@ -511,12 +299,12 @@ class IsolatedRun:
             parent_cwd=self._parent_cwd,
         )
 
-    def _need_mapper(self, m: _Member) -> PathMapper:
+    def _need_mapper(self, m: Member) -> PathMapper:
         if m.mapper is None:
             raise protocol_error(m.name, m.child_pytest, "a report came before the session")
         return m.mapper
 
-    def _rebuild(self, m: _Member, data: Any) -> Any:
+    def _rebuild(self, m: Member, data: Any) -> Any:
         return rebuild_report(
             self.config,
             data,
@@ -526,14 +314,14 @@ class IsolatedRun:
             child_pytest=m.child_pytest,
         )
 
-    def _location(self, m: _Member, location: Any) -> tuple[str, int | None, str]:
+    def _location(self, m: Member, location: Any) -> tuple[str, int | None, str]:
         mapper = self._need_mapper(m)
         if not (isinstance(location, list) and len(location) == 3):
             raise protocol_error(m.name, m.child_pytest, f"malformed location {location!r}")
         lineno = location[1] if isinstance(location[1], int) else None
         return (mapper.location_path(str(location[0])), lineno, str(location[2]))
 
-    def _on_warning(self, m: _Member, data: dict[str, Any]) -> None:
+    def _on_warning(self, m: Member, data: dict[str, Any]) -> None:
         child_id = str(data.get("nodeid") or "")
         when = str(data.get("when"))
         kwargs = {
@@ -547,13 +335,13 @@ class IsolatedRun:
         elif when != "runtest" or child_id in m.replayed:
             self._hook().pytest_warning_recorded.call_historic(kwargs=kwargs)
 
-    def _on_collected(self, m: _Member, data: dict[str, Any]) -> None:
+    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         self._need_mapper(m)
-        self._release_collect_slot(m)
+        self._pool.release_collect_slot(m)
         assert m.child is not None
         if m.restarting:
             m.restarting = False
-            m.state = _State.RUNNING
+            m.state = State.RUNNING
             if self._stopping:
                 m.child.send({"cmd": "exit"})
                 m.exit_sent = True
@@ -561,7 +349,7 @@ class IsolatedRun:
                 m.child.send({"cmd": "run", "ids": list(m.pending)})
             return
         m.collected = data
-        m.state = _State.COLLECTED
+        m.state = State.COLLECTED
         if self.config.option.collectonly:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
@@ -571,9 +359,9 @@ class IsolatedRun:
     def _replay_collection(self, session: pytest.Session, items: list[pytest.Item]) -> None:
         if self._collection_replayed:
             return
-        if not self._started:
-            self._launch_more()
-        self._pump(lambda: all(m.state not in _UNRESOLVED for m in self._members))
+        if not self._pool.started:
+            self._pool.launch_more()
+        self._pool.pump(lambda: all(m.state not in UNRESOLVED for m in self._members))
         hook = self._hook()
         builder = StandInBuilder(session)
         for m in self._members:
@@ -584,7 +372,7 @@ class IsolatedRun:
                 else:
                     hook.pytest_warning_recorded.call_historic(kwargs=payload)
             m.collect_events.clear()
-            if m.state is _State.FAILED:
+            if m.state is State.FAILED:
                 assert m.error is not None
                 hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
                 continue
@@ -615,8 +403,8 @@ class IsolatedRun:
             for m in self._members:
                 self._send_exit(m)
 
-    def _send_exit(self, m: _Member) -> None:
-        if m.state is _State.COLLECTED and m.child is not None and not m.exit_sent:
+    def _send_exit(self, m: Member) -> None:
+        if m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
 
@@ -633,7 +421,7 @@ class IsolatedRun:
             else:
                 local.append(item)
         for m in self._members:
-            if m.pending and m.state is _State.COLLECTED:
+            if m.pending and m.state is State.COLLECTED:
                 self._run_queue.append(m)
             else:
                 self._send_exit(m)
@@ -644,21 +432,20 @@ class IsolatedRun:
             nextitem = local[i + 1] if i + 1 < len(local) else None
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             self._check_stop()
-            self._drain_nowait()
-        self._pump(self._all_done)
+            self._pool.drain_nowait()
+        self._pool.pump(self._all_done)
 
     def _all_done(self) -> bool:
-        return self._alive == 0 and all(
-            m.state in (_State.DONE, _State.FAILED) or m.state is _State.PENDING
-            for m in self._members
+        return self._pool.alive == 0 and all(
+            m.state in (State.DONE, State.FAILED) or m.state is State.PENDING for m in self._members
         )
 
     def _schedule_runs(self) -> None:
         while self._run_queue and self._running < self.max_parallel and not self._stopping:
             m = self._run_queue.popleft()
-            if m.child is None or m.state is not _State.COLLECTED:
+            if m.child is None or m.state is not State.COLLECTED:
                 continue
-            m.state = _State.RUNNING
+            m.state = State.RUNNING
             m.holds_run_slot = True
             self._running += 1
             m.child.send({"cmd": "run", "ids": list(m.pending)})
@@ -679,24 +466,22 @@ class IsolatedRun:
         for m in self._members:
             child = m.child
             if child is None or not child.alive:
-                if m.state is _State.PENDING:
-                    m.state = _State.DONE
+                if m.state is State.PENDING:
+                    m.state = State.DONE
                 continue
-            if m.state is _State.RUNNING:
+            if m.state is State.RUNNING:
                 child.send({"cmd": "stop"})
                 m.stop_sent = True
-            elif m.state is _State.COLLECTED:
+            elif m.state is State.COLLECTED:
                 child.send({"cmd": "exit"})
                 m.exit_sent = True
             else:
                 child.close_commands()
-        for m in self._members[self._next :]:
-            m.state = _State.DONE
-        self._next = len(self._members)
+        self._pool.close()
 
     def _replay_unit(
         self,
-        m: _Member,
+        m: Member,
         child_id: str,
         location: tuple[str, int | None, str],
         reports: Sequence[pytest.TestReport],
@@ -710,10 +495,10 @@ class IsolatedRun:
         m.pending.pop(child_id, None)
         m.replayed.add(child_id)
         m.tests_run += 1
-        m.outcomes[_classify(reports)] += 1
+        m.outcomes[classify(reports)] += 1
         self._check_stop()
 
-    def _replay_failure(self, m: _Member, child_id: str, when: str, text: str) -> None:
+    def _replay_failure(self, m: Member, child_id: str, when: str, text: str) -> None:
         """Replay a test the child did not complete as failed in phase ``when``."""
         item = m.items.get(child_id)
         unit = m.unit if m.unit is not None and m.unit.nodeid == child_id else None
@@ -735,22 +520,16 @@ class IsolatedRun:
 
     # --- exits -------------------------------------------------------------------------------
 
-    def _on_exit(self, event: Exited) -> None:
+    def on_exit(self, m: Member, event: Exited) -> None:
         child = event.child
-        child.returncode = event.returncode
-        self._alive -= 1
-        m = child.owner
-        assert isinstance(m, _Member)
-        m.returncode = event.returncode
-        m.ended = time.monotonic()
-        if self._aborted or m.child is not child:
+        if self._pool.aborted:
             return
         output = output_tail(event.stdout, event.stderr)
         how = describe_exit(event.returncode)
-        if m.state is _State.COLLECTING:
+        if m.state is State.COLLECTING:
             if m.restarting:
                 m.restarting = False
-                m.state = _State.RUNNING
+                m.state = State.RUNNING
                 self._crashed_while_running(m, child, how, output, collecting=True)
                 return
             extra = f"\n{m.internal_error}" if m.internal_error else ""
@@ -760,20 +539,20 @@ class IsolatedRun:
                 f"{extra}{output}",
             )
             return
-        if m.state is _State.COLLECTED:
+        if m.state is State.COLLECTED:
             if not m.exit_sent and not self._stopping:
                 self._fail(m, f"member {m.name!r}: its pytest exited ({how}) while idle{output}")
             else:
-                m.state = _State.DONE
+                m.state = State.DONE
             return
-        if m.state is _State.RUNNING:
+        if m.state is State.RUNNING:
             if m.finished is not None and m.unit is None:
                 self._finished_normally(m)
             else:
                 child.kill_leftovers()
                 self._crashed_while_running(m, child, how, output, collecting=False)
 
-    def _finished_normally(self, m: _Member) -> None:
+    def _finished_normally(self, m: Member) -> None:
         finished = m.finished or {}
         if m.pending and not self._stopping and not m.exit_sent:
             reason = finished.get("shouldfail") or finished.get("shouldstop")
@@ -794,11 +573,11 @@ class IsolatedRun:
                         f"not run: member {m.name!r}: its restarted pytest did not collect "
                         f"{child_id!r} again",
                     )
-        m.state = _State.DONE
+        m.state = State.DONE
         self._release_run_slot(m)
 
     def _crashed_while_running(
-        self, m: _Member, child: ChildProcess, how: str, output: str, *, collecting: bool
+        self, m: Member, child: ChildProcess, how: str, output: str, *, collecting: bool
     ) -> None:
         unit = m.unit
         remaining = [i for i in m.pending if unit is None or i != unit.nodeid]
@@ -845,7 +624,7 @@ class IsolatedRun:
             m.restarts += 1
             m.restarting = True
             self._start_child(m)
-            if m.state is _State.COLLECTING:
+            if m.state is State.COLLECTING:
                 return
             reason = f"not run: member {m.name!r}: its pytest could not be restarted"
         else:
@@ -857,69 +636,6 @@ class IsolatedRun:
             if self._is_stopping():
                 break
             self._replay_failure(m, child_id, "setup", reason)
-        if m.state is not _State.FAILED:
-            m.state = _State.DONE
+        if m.state is not State.FAILED:
+            m.state = State.DONE
         self._release_run_slot(m)
-
-    # --- shutdown ----------------------------------------------------------------------------
-
-    def _wait_exits(self, deadline: float) -> bool:
-        while self._alive > 0:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            try:
-                event = self._events.get(timeout=remaining)
-            except queue.Empty:
-                return False
-            if isinstance(event, Exited):
-                event.child.returncode = event.returncode
-                self._alive -= 1
-                owner = event.child.owner
-                if isinstance(owner, _Member) and owner.child is event.child:
-                    owner.returncode = event.returncode
-                    owner.ended = time.monotonic()
-            elif isinstance(event, _Prepared):
-                self._preparing -= 1
-        return True
-
-    def _live(self) -> list[ChildProcess]:
-        return [c for c in self._children if c.alive]
-
-    def _shutdown(self) -> None:
-        """End of session: idle children exit, anything left is stopped."""
-        if self._aborted:
-            return
-        for child in self._live():
-            child.send({"cmd": "exit"})
-            child.close_commands()
-        try:
-            if not self._wait_exits(time.monotonic() + self.grace):
-                self._abort()
-        except BaseException:
-            self._abort()
-            raise
-
-    def _abort(self) -> None:
-        """Stop every child now: SIGINT to each process group, SIGKILL after the grace time."""
-        if self._aborted:
-            return
-        self._aborted = True
-        self._stopping = self._stopping or "aborted"
-        live = self._live()
-        for child in live:
-            child.close_commands()
-            child.signal_group(signal.SIGINT)
-        try:
-            if not self._wait_exits(time.monotonic() + self.grace):
-                for child in self._live():
-                    child.signal_group(signal.SIGKILL)
-                self._wait_exits(time.monotonic() + 5.0)
-        except KeyboardInterrupt:
-            for child in self._live():
-                child.signal_group(signal.SIGKILL)
-            self._wait_exits(time.monotonic() + 5.0)
-            raise
-        finally:
-            for child in live:
-                child.kill_leftovers()

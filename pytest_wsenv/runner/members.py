@@ -1,0 +1,150 @@
+"""Per-member state of an isolated run, and the summary record it ends with."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_wsenv.runner.process import ChildProcess
+from pytest_wsenv.runner.protocol import PathMapper
+from pytest_wsenv.runner.spec import ChildRequest, ChildSpec, member_nodeid
+from pytest_wsenv.runner.standins import IsolatedItem
+
+__all__ = ["UNRESOLVED", "ChildSummary", "Member", "State", "Unit", "classify", "summarize"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChildSummary:
+    """What one member's child(ren) did, for a terminal section.
+
+    ``outcomes`` counts tests by ``passed``/``failed``/``error``/``skipped``/``xfailed``/
+    ``xpassed``; ``exitstatus`` is the last child's return code (negative: killed by that
+    signal; ``None``: never started); ``error`` is set when the member failed as a whole.
+    """
+
+    key: str
+    member: str
+    tests_run: int
+    outcomes: Mapping[str, int]
+    restarts: int
+    exitstatus: int | None
+    seconds: float
+    error: str | None = None
+    python: str | None = None
+    pytest: str | None = None
+
+
+class State(enum.Enum):
+    PENDING = "pending"
+    PREPARING = "preparing"
+    COLLECTING = "collecting"
+    COLLECTED = "collected"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: States in which a member's collection is not known yet.
+UNRESOLVED = (State.PENDING, State.PREPARING, State.COLLECTING)
+
+
+class Unit:
+    """The events of one child test, replayed together at its ``logfinish``."""
+
+    __slots__ = ("location", "nodeid", "phases", "reports")
+
+    def __init__(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.nodeid = nodeid
+        self.location = location
+        self.reports: list[pytest.TestReport] = []
+        self.phases: set[str] = set()
+
+
+class Member:
+    """One request's progress: its spec, current child, collection and pending tests."""
+
+    def __init__(self, request: ChildRequest) -> None:
+        self.request = request
+        self.key = request.key
+        self.name = request.member
+        self.state = State.PENDING
+        self.spec: ChildSpec | None = None
+        self.child: ChildProcess | None = None
+        self.hello: dict[str, Any] | None = None
+        self.mapper: PathMapper | None = None
+        #: Collect reports and warnings received before the collection is replayed.
+        self.collect_events: list[tuple[str, Any]] = []
+        self.collected: dict[str, Any] | None = None
+        self.collection_replayed = False
+        self.error: str | None = None
+        self.internal_error: str | None = None
+        #: Stand-ins by child node id.
+        self.items: dict[str, IsolatedItem] = {}
+        #: Child ids still to run, in run order.
+        self.pending: dict[str, None] = {}
+        self.replayed: set[str] = set()
+        self.unit: Unit | None = None
+        self.finished: dict[str, Any] | None = None
+        self.restarts = 0
+        self.restarting = False
+        self.exit_sent = False
+        self.stop_sent = False
+        self.holds_collect_slot = False
+        self.holds_run_slot = False
+        self.outcomes: Counter[str] = Counter()
+        self.tests_run = 0
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.returncode: int | None = None
+
+    @property
+    def nodeid(self) -> str:
+        """The parent-form id naming the whole member."""
+        return member_nodeid(self.request.nodeid_prefix or ".", self.request.nodeid_suffix)
+
+    @property
+    def child_pytest(self) -> str | None:
+        return None if self.hello is None else str(self.hello.get("pytest"))
+
+    def reset_child(self, child: ChildProcess | None) -> None:
+        """A new child (first start or restart) begins with a clean protocol state."""
+        self.child = child
+        self.hello = self.mapper = self.finished = None
+        self.unit = None
+        self.stop_sent = self.exit_sent = False
+
+
+def classify(reports: Sequence[pytest.TestReport]) -> str:
+    """One outcome word for a test from its reports (as the terminal summary counts it)."""
+    outcome = "passed"
+    for report in reports:
+        if report.when != "call" and report.failed:
+            return "error"
+        if report.when == "call":
+            if hasattr(report, "wasxfail"):
+                outcome = "xfailed" if report.skipped else "xpassed"
+            else:
+                outcome = report.outcome
+        elif report.skipped and outcome == "passed":
+            outcome = "skipped"
+    return outcome
+
+
+def summarize(m: Member, now: float) -> ChildSummary:
+    return ChildSummary(
+        key=m.key,
+        member=m.name,
+        tests_run=m.tests_run,
+        outcomes=dict(m.outcomes),
+        restarts=m.restarts,
+        exitstatus=m.returncode,
+        seconds=0.0 if m.started is None else (m.ended or now) - m.started,
+        error=m.error,
+        python=None if m.hello is None else str(m.hello.get("python")),
+        pytest=m.child_pytest,
+    )

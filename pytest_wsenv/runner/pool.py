@@ -1,0 +1,246 @@
+"""The children of a run as processes: prepare, start, wait on their events, stop them.
+
+:class:`ChildPool` owns the event queue. Worker threads run ``prepare()`` (one per member, at
+most ``collect_parallel`` members preparing or collecting at once) and reader threads decode
+child output; both only put events on the queue. The main thread takes them off in
+:meth:`ChildPool.pump` (a blocking ``get``: no polling) and hands them to a :class:`Listener`,
+the replaying plugin, which makes every hook call.
+
+Stopping: :meth:`ChildPool.abort` sends SIGINT to every live child's process group (each
+child runs in its own session), so a child tears down like an interrupted pytest, then SIGKILL
+after ``grace`` seconds (at once on a second Ctrl-C), and finally SIGKILL to the process groups
+of the children it stopped, so nothing they started survives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from pytest_wsenv.errors import EnvBuildError, WsenvError
+from pytest_wsenv.runner.members import Member, State
+from pytest_wsenv.runner.process import ChildProcess, Exited, Garbage, Message
+from pytest_wsenv.runner.protocol import protocol_error
+from pytest_wsenv.runner.spec import ChildSpec
+
+__all__ = ["DEFAULT_GRACE", "ChildPool", "Listener"]
+
+#: Seconds a child gets to exit after SIGINT (or after ``exit``) before it is killed.
+DEFAULT_GRACE = 3.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Prepared:
+    member: Member
+    spec: ChildSpec | None
+    error: str | None
+
+
+class Listener(Protocol):
+    def on_prepared(self, m: Member, spec: ChildSpec | None, error: str | None) -> None: ...
+
+    def on_message(self, m: Member, data: dict[str, Any]) -> None: ...
+
+    def on_exit(self, m: Member, event: Exited) -> None: ...
+
+
+class ChildPool:
+    def __init__(
+        self,
+        members: list[Member],
+        listener: Listener,
+        *,
+        collect_parallel: int,
+        grace: float,
+    ) -> None:
+        self.members = members
+        self.listener = listener
+        self.collect_parallel = collect_parallel
+        self.grace = grace
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.started = False
+        self.closed = False
+        self.aborted = False
+        self._next = 0
+        self._collecting = 0
+        self._alive = 0
+        self._preparing = 0
+        self._children: list[ChildProcess] = []
+
+    # --- starting ----------------------------------------------------------------------------
+
+    def launch_more(self) -> None:
+        """Start preparing members while collect slots are free."""
+        self.started = True
+        while self._collecting < self.collect_parallel and self._next < len(self.members):
+            m = self.members[self._next]
+            self._next += 1
+            if self.closed or self.aborted:
+                m.state = State.DONE
+                continue
+            m.state = State.PREPARING
+            m.holds_collect_slot = True
+            m.started = time.monotonic()
+            self._collecting += 1
+            self._preparing += 1
+            threading.Thread(
+                target=self._prepare, args=(m,), name=f"wsenv-prepare-{m.key}", daemon=True
+            ).start()
+
+    def close(self) -> None:
+        """Start nothing new: members not launched yet are done."""
+        self.closed = True
+        for m in self.members[self._next :]:
+            m.state = State.DONE
+        self._next = len(self.members)
+
+    def _prepare(self, m: Member) -> None:
+        """Worker thread: build the spec; never raises."""
+        try:
+            spec = m.request.prepare()
+        except EnvBuildError as exc:
+            tail = exc.log_tail.rstrip()
+            self.events.put(_Prepared(m, None, str(exc) + (f"\n{tail}" if tail else "")))
+        except WsenvError as exc:
+            self.events.put(_Prepared(m, None, str(exc)))
+        except BaseException as exc:  # a bug in prepare(): reported as the member's failure
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.events.put(_Prepared(m, None, text.rstrip()))
+        else:
+            self.events.put(_Prepared(m, spec, None))
+
+    def start_child(self, m: Member) -> None:
+        """Start a child for ``m.spec`` (first start or restart); OSError if it cannot."""
+        assert m.spec is not None
+        m.reset_child(None)
+        child = ChildProcess(m.spec, self.events, m)
+        m.reset_child(child)
+        m.state = State.COLLECTING
+        self._children.append(child)
+        self._alive += 1
+
+    def release_collect_slot(self, m: Member) -> None:
+        if m.holds_collect_slot:
+            m.holds_collect_slot = False
+            self._collecting -= 1
+            self.launch_more()
+
+    # --- events ------------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> int:
+        return self._alive
+
+    def pump(self, done: Callable[[], bool]) -> None:
+        """Handle events until ``done()``; blocks on the queue in between."""
+        while not done():
+            if self._alive == 0 and self._preparing == 0:
+                states = ", ".join(f"{m.key}={m.state.value}" for m in self.members)
+                raise RuntimeError(f"pytest-wsenv runner is waiting for nothing ({states})")
+            self._handle(self.events.get())
+
+    def drain_nowait(self) -> None:
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(event)
+
+    def _handle(self, event: Any) -> None:
+        if isinstance(event, Message):
+            m = event.child.owner
+            assert isinstance(m, Member)
+            if m.child is event.child and not self.aborted:
+                self.listener.on_message(m, event.data)
+        elif isinstance(event, Exited):
+            m = self._note_exit(event)
+            if m is not None and m.child is event.child and not self.aborted:
+                self.listener.on_exit(m, event)
+        elif isinstance(event, Garbage):
+            m = event.child.owner
+            assert isinstance(m, Member)
+            if m.child is event.child and not self.aborted:
+                raise protocol_error(
+                    m.name, m.child_pytest, f"its result pipe carried {event.line!r}"
+                )
+        elif isinstance(event, _Prepared):
+            self._preparing -= 1
+            if not self.aborted:
+                self.listener.on_prepared(event.member, event.spec, event.error)
+
+    def _note_exit(self, event: Exited) -> Member | None:
+        event.child.returncode = event.returncode
+        self._alive -= 1
+        m = event.child.owner
+        if not isinstance(m, Member) or m.child is not event.child:
+            return None
+        m.returncode = event.returncode
+        m.ended = time.monotonic()
+        return m
+
+    # --- stopping ----------------------------------------------------------------------------
+
+    def wait_exits(self, deadline: float) -> bool:
+        """Wait (without handling messages) until every child exited or ``deadline``."""
+        while self._alive > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if isinstance(event, Exited):
+                self._note_exit(event)
+            elif isinstance(event, _Prepared):
+                self._preparing -= 1
+        return True
+
+    def live(self) -> list[ChildProcess]:
+        return [c for c in self._children if c.alive]
+
+    def shutdown(self) -> None:
+        """End of session: every child still there is asked to exit, then stopped."""
+        if self.aborted:
+            return
+        self.close()
+        for child in self.live():
+            child.send({"cmd": "exit"})
+            child.close_commands()
+        try:
+            if not self.wait_exits(time.monotonic() + self.grace):
+                self.abort()
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop every child now: SIGINT to each process group, SIGKILL after the grace time."""
+        if self.aborted:
+            return
+        self.aborted = True
+        self.close()
+        live = self.live()
+        for child in live:
+            child.close_commands()
+            child.signal_group(signal.SIGINT)
+        try:
+            if not self.wait_exits(time.monotonic() + self.grace):
+                for child in self.live():
+                    child.signal_group(signal.SIGKILL)
+                self.wait_exits(time.monotonic() + 5.0)
+        except KeyboardInterrupt:
+            for child in self.live():
+                child.signal_group(signal.SIGKILL)
+            self.wait_exits(time.monotonic() + 5.0)
+            raise
+        finally:
+            for child in live:
+                child.kill_leftovers()
