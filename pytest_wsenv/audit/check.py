@@ -68,6 +68,7 @@ class Finding:
     sources: tuple[str, ...]  # "static", "runtime"
     origin: str  # where the module -> distribution answer came from
     reason: str | None = None  # the suppression's reason, for suppressed findings
+    sibling: str | None = None  # the directory of the workspace member providing the module
 
     @property
     def location(self) -> str:
@@ -151,14 +152,15 @@ class ImportAudit:
         self.request = request or AuditRequest()
         self.config = config if config is not None else CheckImportsConfig.load(workspace)
         dirs = shared_site_packages(workspace.root) if site_dirs is None else list(site_dirs)
+        self.declarations = DeclarationIndex(workspace)
         self.index = ModuleIndex.build(
             workspace,
             {name: package_prefixes(m) for name, m in workspace.members.items()},
             lock=lock,
             site_dirs=dirs,
             running=running,
+            known=self.declarations.names(),
         )
-        self.declarations = DeclarationIndex(workspace)
         self._layouts: dict[str, MemberLayout] = {}
         self._envs: dict[str, MemberEnv] = {}
 
@@ -267,7 +269,9 @@ class ImportAudit:
         origin = next(o for d, o in looked.values() if d)
         test = is_test_path(Path(os.path.relpath(use.path, self.workspace.members[member].path)))
         results: list[Finding | Unresolved] = []
+        members = self.workspace.members
         for dists in sets:
+            sibling = next((members[d].path for d in sorted(dists) if d in members), None)
             kind = self._kind(member, use, dists, test)
             if kind is None:
                 continue
@@ -283,6 +287,7 @@ class ImportAudit:
                     test=test,
                     sources=("runtime", "static") if use.source == "both" else (use.source,),
                     origin=origin,
+                    sibling=_relative(sibling, root) if sibling is not None else None,
                 )
             )
         return results

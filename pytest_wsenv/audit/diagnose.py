@@ -128,6 +128,7 @@ def explanation(
     declarations: Sequence[Declaration],
     *,
     origin: str = "",
+    sibling: str | None = None,
 ) -> str:
     """The sentence(s) attached to a report (see the module docstring)."""
     who = "the tests outside any member" if member == ALL_MEMBERS else member
@@ -157,6 +158,12 @@ def explanation(
             f"{who} declares {first.requirement} only in its group{'s' if len(names) > 1 else ''} "
             f"{_names(names)} ({first.pyproject}), which this run does not install. Run with "
             f"{flags}, or add it to {whose} dependencies."
+        )
+    if sibling is not None and not others:
+        return (
+            f"{who} imports {named}, the workspace member in {sibling}, but does not depend "
+            f"on it. Add {dist} to {whose} dependencies with `{dist} = {{ workspace = true }}` "
+            "in [tool.uv.sources], or to an extra/group that the tests request."
         )
     if others:
         said = "; ".join(d.describe() for d in others[:3])
@@ -195,6 +202,7 @@ class Explainer:
                 {n: package_prefixes(m) for n, m in self.workspace.members.items()},
                 lock=self.lock,
                 site_dirs=shared_site_packages(self.workspace.root) if dirs is None else dirs,
+                known=self.declarations.names(),
             )
         return self._index
 
@@ -234,7 +242,16 @@ class Explainer:
         declarations = self.declarations.of(names)
         if any(d.member == member and d.extra is None and d.group is None for d in declarations):
             return None  # declared as a dependency: missing for another reason (markers)
-        return explanation(member, module, sorted(dists), declarations, origin=origin)
+        members = self.workspace.members
+        sibling = next((members[d].path for d in sorted(dists) if d in members), None)
+        return explanation(
+            member,
+            module,
+            sorted(dists),
+            declarations,
+            origin=origin,
+            sibling=os.path.relpath(sibling, self.workspace.root) if sibling else None,
+        )
 
 
 def attach(report: pytest.TestReport | pytest.CollectReport, text: str) -> None:

@@ -125,6 +125,10 @@ class DeclarationIndex:
             if declaration not in found:
                 found.append(declaration)
 
+    def names(self) -> frozenset[str]:
+        """Every distribution some ``pyproject.toml`` of the workspace requires."""
+        return frozenset(self._by_dist)
+
     def of(self, dists: Iterable[str]) -> tuple[Declaration, ...]:
         """Declarations of any of ``dists``: dependencies first, then extras, then groups."""
         found = [d for dist in sorted(set(dists)) for d in self._by_dist.get(dist, ())]

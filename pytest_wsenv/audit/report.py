@@ -14,6 +14,7 @@ declares it (wrapped here)::
                    "module": "sortedcontainers", "distributions": ["sortedcontainers"],
                    "path": "packages/bird-feeder/tests/test_feeder.py", "line": 19,
                    "test": true, "sources": ["static"], "origin": "shared environment",
+                   "workspace_member": null,  # its directory, when a sibling member
                    "declared_by": [{"member": "seeds", "extra": null, "group": null,
                                     "requirement": "sortedcontainers>=2.4",
                                     "pyproject": "packages/seeds/pyproject.toml"}]}],
@@ -45,6 +46,10 @@ def _declared(finding: Finding) -> str:
     own = [d for d in finding.declared_by if d.member == finding.member]
     others = [d for d in finding.declared_by if d.member != finding.member]
     parts = [f"{d.owner}: {d.requirement}" for d in (*own, *others)]
+    if finding.sibling is not None:
+        member = finding.distributions[0]
+        parts.insert(0, f"workspace member {member} ({finding.sibling}) is not a dependency")
+        return "; ".join(parts)
     return "declared by " + ", ".join(parts) if parts else "declared by no workspace member"
 
 
@@ -114,6 +119,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "sources": list(f.sources),
         "origin": f.origin,
         "declared_by": [_declaration(d) for d in f.declared_by],
+        "workspace_member": f.sibling,
     }
     if f.reason is not None:
         record["reason"] = f.reason
