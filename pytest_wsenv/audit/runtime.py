@@ -1,24 +1,26 @@
 """``--ws-check-imports``: audit a normal (shared environment) pytest run.
 
-:class:`ImportTracker` wraps :func:`builtins.__import__` while the session runs and
-records each distinct import statement executed by a file inside a workspace member
-(cached imports included, so a module that another member imported first is still
-attributed to every member that imports it). ``pytest.importorskip`` calls are attributed
-to the test that made them. ``importlib.import_module`` does not go through
-``__import__``; its literal uses are found by the static scan.
+:class:`ImportTracker` wraps :func:`builtins.__import__` and
+:func:`importlib.import_module` while the session runs and records each distinct import
+executed by a file inside a workspace member (cached imports included, so a module that
+another member imported first is still attributed to every member that imports it).
+``pytest.importorskip`` calls are attributed to the test that made them. Code that bound
+``import_module`` to a name of its own before the session started is not seen at run time
+(the static scan still finds literal names).
 
 :class:`ImportAuditPlugin` is the pytest plugin: it owns a tracker, and at the end of the
-session audits the members whose tests were collected (static scan + the recorded
-imports, :class:`~pytest_wsenv.audit.check.ImportAudit`), prints a terminal summary
-section, and in ``error`` mode fails the session when an import would fail in its
-member's isolated environment. Under pytest-xdist each worker records its own imports and
-sends them to the controller, which reports.
+session audits (:class:`~pytest_wsenv.audit.check.ImportAudit`) the files of the members
+whose tests were collected (static scan) and the imports recorded in any member's files,
+prints a terminal summary section, and in ``error`` mode fails the session when an import
+would fail in its member's isolated environment. Under pytest-xdist each worker records
+its own imports and sends them to the controller, which reports.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib
 import inspect
 import os
 import sys
@@ -57,6 +59,8 @@ class ImportTracker:
         self.events: list[_Event] = []
         self._original: Callable[..., Any] | None = None
         self._hook: Callable[..., Any] | None = None
+        self._original_import_module: Callable[..., Any] | None = None
+        self._import_module_hook: Callable[..., Any] | None = None
         self._active = False
 
     @property
@@ -85,10 +89,22 @@ class ImportTracker:
         def tracker_active() -> bool:
             return self._active
 
+        original_import_module = importlib.import_module
+
+        def tracking_import_module(name: str, package: str | None = None) -> Any:
+            module = original_import_module(name, package)
+            if not name.startswith(".") and tracker_active():
+                with contextlib.suppress(Exception):
+                    record(name, (), sys._getframe(1))
+            return module
+
         self._original = original
         self._hook = tracking_import
+        self._original_import_module = original_import_module
+        self._import_module_hook = tracking_import_module
         self._active = True
         builtins.__import__ = tracking_import
+        importlib.import_module = tracking_import_module
 
     def uninstall(self) -> None:
         """Stop recording; restore ``__import__`` unless someone wrapped it after us."""
@@ -96,7 +112,13 @@ class ImportTracker:
         if self._hook is not None and builtins.__import__ is self._hook:
             assert self._original is not None
             builtins.__import__ = self._original
-        self._hook = None
+        if (
+            self._import_module_hook is not None
+            and importlib.import_module is self._import_module_hook
+        ):
+            assert self._original_import_module is not None
+            importlib.import_module = self._original_import_module
+        self._hook = self._import_module_hook = None
 
     def _is_owned(self, filename: str) -> bool:
         found = self._owned.get(filename)
@@ -228,9 +250,8 @@ class ImportAuditPlugin:
             }
             return
         uses = self.tracker.uses([*self.tracker.events, *self.events])
-        members = sorted(self.members | {m for u in uses if (m := self.audit.owner(u.path))})
-        try:
-            self.result = self.audit.run(members, uses)
+        try:  # static scan: members whose tests ran; run-time imports: of any member
+            self.result = self.audit.run(sorted(self.members), uses)
         except WsenvError as exc:
             raise pytest.UsageError(f"pytest-wsenv: --ws-check-imports: {exc}") from None
         if self.mode == "error" and self.result.failed and session.exitstatus == 0:
