@@ -45,6 +45,8 @@ __all__ = ["Explainer", "MissingModuleDiagnosis", "attach", "explanation", "miss
 
 SECTION = "wsenv: missing module"
 _NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+#: The exception line of a traceback, not an assertion message that happens to quote one.
+_RAISED = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([A-Za-z_][\w.]*)'")
 _COULD_NOT_IMPORT = re.compile(r"could not import '([A-Za-z_][\w.]*)'")
 
 
@@ -106,10 +108,10 @@ def missing_module(
     if not report.failed or longrepr is None:
         return None
     crash = getattr(longrepr, "reprcrash", None)
-    found = _NO_MODULE.search(str(getattr(crash, "message", "") or ""))
+    found = _RAISED.match(str(getattr(crash, "message", "") or ""))
     if found:
         return found.group(1)
-    matches = _NO_MODULE.findall(_text(longrepr))
+    matches = _RAISED.findall(_text(longrepr))
     return matches[-1] if matches else None
 
 
@@ -170,7 +172,7 @@ def explanation(
         more = f" (and {len(others) - 3} more)" if len(others) > 3 else ""
         return f"{who} imports {named} but does not declare it; {said}{more}. {fix}"
     found = origin and origin not in ("module name", "unknown")
-    where = f", found in the {origin}" if found else ""
+    where = f", found in the {origin}," if found else ""
     return f"{who} imports {named}{where} but no workspace member declares it. {fix}"
 
 
