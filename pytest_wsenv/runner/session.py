@@ -277,6 +277,9 @@ class IsolatedRun:
             m.internal_error = str(data.get("text"))
         elif kind == "finished":
             m.finished = data
+            # Its tests are done: the next child may run while this one exits.
+            if m.unit is None and not m.restarting:
+                self._release_run_slot(m)
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
 
