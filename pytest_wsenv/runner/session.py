@@ -59,6 +59,7 @@ from typing import Any
 import pytest
 
 from pytest_wsenv.errors import ChildProtocolError
+from pytest_wsenv.runner.exits import ExitHandling
 from pytest_wsenv.runner.members import (
     UNRESOLVED,
     ChildSummary,
@@ -69,7 +70,6 @@ from pytest_wsenv.runner.members import (
     summarize,
 )
 from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
-from pytest_wsenv.runner.process import ChildProcess, Exited
 from pytest_wsenv.runner.protocol import (
     SCHEMA_VERSION,
     PathMapper,
@@ -78,10 +78,7 @@ from pytest_wsenv.runner.protocol import (
     rebuild_warning,
 )
 from pytest_wsenv.runner.reports import (
-    describe_exit,
     member_error_report,
-    output_tail,
-    synthetic_unit,
 )
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
@@ -89,7 +86,7 @@ from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
 __all__ = ["ChildSummary", "IsolatedRun"]
 
 
-class IsolatedRun:
+class IsolatedRun(ExitHandling):
     """pytest plugin running ``requests`` in child pytests, replayed into this session.
 
     :param config: The parent's config.
@@ -500,145 +497,3 @@ class IsolatedRun:
         m.tests_run += 1
         m.outcomes[classify(reports)] += 1
         self._check_stop()
-
-    def _replay_failure(self, m: Member, child_id: str, when: str, text: str) -> None:
-        """Replay a test the child did not complete as failed in phase ``when``."""
-        item = m.items.get(child_id)
-        unit = m.unit if m.unit is not None and m.unit.nodeid == child_id else None
-        if unit is not None:
-            location = unit.location
-        elif item is not None:
-            location = item.location
-        else:
-            location = (self._need_mapper(m).location_path(child_id.partition("::")[0]), None, "")
-        nodeid = self._need_mapper(m).nodeid(child_id)
-        done = unit.phases if unit is not None else set()
-        reports = [
-            *(unit.reports if unit is not None else []),
-            *synthetic_unit(nodeid, location, when, text, done),
-        ]
-        for report in reports:
-            setattr(report, "wsenv_member", m.key)  # noqa: B010
-        self._replay_unit(m, child_id, location, reports)
-
-    # --- exits -------------------------------------------------------------------------------
-
-    def on_exit(self, m: Member, event: Exited) -> None:
-        child = event.child
-        if self._pool.aborted:
-            return
-        output = output_tail(event.stdout, event.stderr)
-        how = describe_exit(event.returncode)
-        if m.state is State.COLLECTING:
-            if m.restarting:
-                m.restarting = False
-                m.state = State.RUNNING
-                self._crashed_while_running(m, child, how, output, collecting=True)
-                return
-            extra = f"\n{m.internal_error}" if m.internal_error else ""
-            self._fail(
-                m,
-                f"member {m.name!r}: its pytest exited ({how}) before collecting its tests"
-                f"{extra}{output}",
-            )
-            return
-        if m.state is State.COLLECTED:
-            if not m.exit_sent and not self._stopping:
-                self._fail(m, f"member {m.name!r}: its pytest exited ({how}) while idle{output}")
-            else:
-                m.state = State.DONE
-            return
-        if m.state is State.RUNNING:
-            if m.finished is not None and m.unit is None:
-                self._finished_normally(m)
-            else:
-                child.kill_leftovers()
-                self._crashed_while_running(m, child, how, output, collecting=False)
-
-    def _finished_normally(self, m: Member) -> None:
-        finished = m.finished or {}
-        if m.pending and not self._stopping and not m.exit_sent:
-            reason = finished.get("shouldfail") or finished.get("shouldstop")
-            if finished.get("exitstatus") == int(pytest.ExitCode.INTERRUPTED) and not m.stop_sent:
-                self._interrupted = f"member {m.name!r} was interrupted"
-                self._stop(self._interrupted)
-            elif reason and self._session is not None:
-                self._session.shouldstop = str(reason)
-                self._stop(str(reason))
-            else:
-                for child_id in list(m.pending):
-                    if self._is_stopping():
-                        break
-                    self._replay_failure(
-                        m,
-                        child_id,
-                        "setup",
-                        f"not run: member {m.name!r}: its restarted pytest did not collect "
-                        f"{child_id!r} again",
-                    )
-        m.state = State.DONE
-        self._release_run_slot(m)
-
-    def _crashed_while_running(
-        self, m: Member, child: ChildProcess, how: str, output: str, *, collecting: bool
-    ) -> None:
-        unit = m.unit
-        remaining = [i for i in m.pending if unit is None or i != unit.nodeid]
-        restart = bool(remaining) and not self._stopping and m.restarts < self.max_restarts
-        notice = ""
-        if remaining and not self._stopping:
-            notice = (
-                f"\n\nthe member's remaining {len(remaining)} test(s) continue in a new child "
-                f"(restart {m.restarts + 1} of {self.max_restarts})"
-                if restart
-                else f"\n\nno restart left ({self.max_restarts} allowed): the member's "
-                f"remaining {len(remaining)} test(s) are not run"
-            )
-        if not self._stopping:
-            if unit is not None:
-                when = (
-                    "setup"
-                    if "setup" not in unit.phases
-                    else "call"
-                    if "call" not in unit.phases
-                    else "teardown"
-                )
-                nodeid = self._need_mapper(m).nodeid(unit.nodeid)
-                self._replay_failure(
-                    m,
-                    unit.nodeid,
-                    when,
-                    f"member {m.name!r} crashed while running {nodeid!r} ({how}){output}{notice}",
-                )
-            elif collecting:
-                text = (
-                    f"member {m.name!r}: its restarted pytest exited ({how}) before collecting"
-                    f"{output}{notice}"
-                )
-                self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
-            else:
-                phase = "between tests" if remaining else "after its last test"
-                text = f"member {m.name!r}: its pytest exited ({how}) {phase}{output}{notice}"
-                self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
-        m.unit = None
-        if unit is not None:
-            m.pending.pop(unit.nodeid, None)
-        if restart and not self._stopping:
-            m.restarts += 1
-            m.restarting = True
-            self._start_child(m)
-            if m.state is State.COLLECTING:
-                return
-            reason = f"not run: member {m.name!r}: its pytest could not be restarted"
-        else:
-            reason = (
-                f"not run: member {m.name!r} crashed {m.restarts + 1} time(s) and no restart "
-                f"is left ({self.max_restarts} allowed)"
-            )
-        for child_id in remaining:
-            if self._is_stopping():
-                break
-            self._replay_failure(m, child_id, "setup", reason)
-        if m.state is not State.FAILED:
-            m.state = State.DONE
-        self._release_run_slot(m)
