@@ -8,7 +8,7 @@ import pytest
 
 from tests._runner_workspace import Member, write_workspace
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(60)
 
 ALPHA = Member(
     "alpha",
@@ -357,10 +357,13 @@ def test_warning_in_child_reaches_summary(pytester: pytest.Pytester) -> None:
 def test_env_build_error_fails_only_that_member(pytester: pytest.Pytester) -> None:
     broken = Member("nobuild", {}, build_error="cannot build the environment of 'nobuild'")
     write_workspace(pytester, broken, PASSING)
-    result = pytester.runpytest("--continue-on-collection-errors", "-rA")
+    result = pytester.runpytest("-rA")
     result.assert_outcomes(passed=2, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
+            "collected 2 items / 1 error",
+            "packages/gamma/tests/test_g.py .. *",
             "*_ ERROR collecting nobuild _*",
             "member 'nobuild': could not prepare its environment: cannot build the "
             "environment of 'nobuild'",
@@ -370,16 +373,16 @@ def test_env_build_error_fails_only_that_member(pytester: pytest.Pytester) -> No
             "ERROR nobuild - member 'nobuild': could not prepare its environment:*",
         ]
     )
+    result.stdout.no_fnmatch_line("*Interrupted*")
 
 
-def test_env_build_error_without_continue_is_a_collection_error(
-    pytester: pytest.Pytester,
-) -> None:
+def test_member_error_with_exitfirst_runs_nothing(pytester: pytest.Pytester) -> None:
     broken = Member("nobuild", {}, build_error="no env for you")
     write_workspace(pytester, broken, PASSING)
-    result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines(["*Interrupted: 1 error during collection*"])
+    result = pytester.runpytest("-x")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*! stopping after 1 failures !*"])
 
 
 def test_same_member_twice_with_suffixes(pytester: pytest.Pytester) -> None:

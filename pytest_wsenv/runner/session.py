@@ -16,9 +16,11 @@ Flow
    ``--collect-only`` and exit code 5 are right); the child's own deselection (``-k``/``-m``
    forwarded to it) is reported through ``pytest_deselected``; a member that failed as a whole
    (``prepare()`` error, child died before collecting) becomes a failed collect report named
-   after the member. The stand-ins are plain parent-form node ids, so the wrappers that finish
-   after this one see them: ``--lf``/``--ff``/``--nf`` (cacheprovider) select and order them
-   exactly as in-process items, with no mapping needed.
+   after the member. Such a member error counts as an error (exit code 1) but, unlike a test
+   module that fails to import (which interrupts the session, as in-process), it does not stop
+   the other members from running. The stand-ins carry plain parent-form node ids, so the
+   wrappers that finish after this one see them: ``--lf``/``--ff``/``--nf`` (cacheprovider)
+   select and order them exactly as in-process items, with no mapping needed.
 3. ``pytest_runtestloop`` (replaces the default loop): with ``--collect-only`` or collection
    errors it behaves like pytest's; otherwise each member's child is sent ``run`` with the ids
    of its stand-ins left in ``session.items``, in that order (children with none are told to
@@ -126,6 +128,9 @@ class IsolatedRun(ExitHandling):
         self._running = 0
         self._run_queue: deque[Member] = deque()
         self._collection_replayed = False
+        #: Members reported as failed as a whole during collection: errors, but unlike a
+        #: test module that fails to import they do not stop the other members.
+        self._member_errors = 0
         self._stopping: str | None = None
         self._interrupted: str | None = None
         self._session: pytest.Session | None = None
@@ -157,10 +162,10 @@ class IsolatedRun(ExitHandling):
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        errors = self._collection_errors(session)
+        if errors and not session.config.option.continue_on_collection_errors:
             raise session.Interrupted(
-                f"{session.testsfailed} error{'s' if session.testsfailed != 1 else ''}"
-                " during collection"
+                f"{errors} error{'s' if errors != 1 else ''} during collection"
             )
         if session.config.option.collectonly:
             return True
@@ -375,6 +380,7 @@ class IsolatedRun(ExitHandling):
             if m.state is State.FAILED:
                 assert m.error is not None
                 hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
+                self._member_errors += 1
                 continue
             if m.collected is None or m.spec is None or m.mapper is None:
                 continue
@@ -398,10 +404,15 @@ class IsolatedRun(ExitHandling):
             m.collected = None
         self._collection_replayed = True
         if session.config.option.collectonly or (
-            session.testsfailed and not session.config.option.continue_on_collection_errors
+            self._collection_errors(session)
+            and not session.config.option.continue_on_collection_errors
         ):
             for m in self._members:
                 self._send_exit(m)
+
+    def _collection_errors(self, session: pytest.Session) -> int:
+        """Collection errors that interrupt the session, as in-process ones would."""
+        return max(session.testsfailed - self._member_errors, 0)
 
     def _send_exit(self, m: Member) -> None:
         if m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
@@ -425,6 +436,7 @@ class IsolatedRun(ExitHandling):
                 self._run_queue.append(m)
             else:
                 self._send_exit(m)
+        self._check_stop()
         self._schedule_runs()
         for i, item in enumerate(local):
             if self._stopping:
