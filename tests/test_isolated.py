@@ -1,0 +1,255 @@
+"""End to end: ``pytest --ws-isolated`` on real workspaces, real envs, real children."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from .conftest import MakeWorkspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+ALBATROSS = {
+    "pyproject.toml": """
+        [project]
+        name = "albatross"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["bird-feeder", "seeds"]
+        [tool.uv.sources]
+        bird-feeder = { workspace = true }
+        seeds = { workspace = true }
+        [tool.uv.workspace]
+        members = ["packages/*"]
+        [dependency-groups]
+        dev = ["pytest"]
+        {BUILD_SYSTEM}
+    """,
+    "tests/test_root.py": """
+        import bird_feeder, seeds
+
+        def test_root_sees_everything():
+            assert bird_feeder.FED and seeds.SOWN
+    """,
+    "packages/bird-feeder/pyproject.toml": """
+        [project]
+        name = "bird-feeder"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["tinyleft<2"]
+        [project.optional-dependencies]
+        extra = ["tinyextra"]
+        {BUILD_SYSTEM}
+    """,
+    "packages/bird-feeder/src/bird_feeder/__init__.py": "FED = True\n",
+    "packages/bird-feeder/tests/test_feeder.py": """
+        import os, sys
+        import bird_feeder, tinyleft
+
+        def test_fed():
+            assert bird_feeder.FED and tinyleft.VERSION == "1.0"
+
+        def test_uses_sibling_dependency():
+            import tinyright  # only 'seeds' declares it: a leak
+
+        def test_child_environment():
+            assert os.environ["PYTEST_WSENV_MEMBER"] == "bird-feeder"
+            assert "PYTHONPATH" not in os.environ
+            assert os.environ["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+    """,
+    "packages/bird-feeder/tests/test_extra.py": """
+        import pytest
+
+        def test_extra_installed_only_on_request():
+            pytest.importorskip("tinyextra")
+    """,
+    "packages/seeds/pyproject.toml": """
+        [project]
+        name = "seeds"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["tinyright"]
+        {BUILD_SYSTEM}
+    """,
+    "packages/seeds/src/seeds/__init__.py": "SOWN = True\n",
+    "packages/seeds/tests/test_seeds.py": """
+        import seeds, tinyright
+
+        def test_sown():
+            assert seeds.SOWN
+
+        def test_no_sibling_leak():
+            import importlib.util
+            assert importlib.util.find_spec("bird_feeder") is None
+    """,
+}
+
+
+@pytest.fixture
+def albatross(make_workspace: MakeWorkspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace, as the current directory (node ids are shown relative to it)."""
+    root = make_workspace(ALBATROSS)
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_isolated_run_reports_leak_as_one_session(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    result = pytester.runpytest("--ws-isolated", str(albatross), "-rA")
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "collected 7 items",
+            "*No module named 'tinyright'*",
+            "*wsenv environments*",
+            "albatross py3.11*: albatross-py3.11-* built in *, 1 tests",
+            "bird-feeder py3.11*: bird-feeder-py3.11-* built in *, 4 tests",
+            "seeds py3.11*: seeds-py3.11-* built in *, 2 tests",
+            "*FAILED packages/bird-feeder/tests/test_feeder.py::test_uses_sibling_dependency*",
+        ]
+    )
+    assert (albatross / ".wsenv" / "CACHEDIR.TAG").is_file()
+
+    again = pytester.runpytest("--ws-isolated", str(albatross))
+    again.assert_outcomes(passed=5, failed=1, skipped=1)
+    again.stdout.fnmatch_lines(["bird-feeder py3.11*: bird-feeder-py3.11-* reused, 4 tests"])
+
+
+def test_package_and_extra_select_what_is_installed(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    result = pytester.runpytest(
+        "--ws-package", "bird-feeder", "--ws-extra", "extra", str(albatross), "-v"
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*test_extra.py::test_extra_installed_only_on_request PASSED*"])
+    result.stdout.no_fnmatch_line("*test_seeds.py*")
+    result.stdout.fnmatch_lines(["bird-feeder[[]extra[]] py3.11*: bird-feeder+extra-py3.11-*"])
+
+
+def test_unknown_extra_is_one_usage_error(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", "--ws-extra", "torch", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ws-extra torch: no selected member defines this extra*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_unknown_package_is_one_usage_error(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "nope", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nope*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_keyword_junitxml_and_node_ids(pytester: pytest.Pytester, albatross: Path) -> None:
+    xml = pytester.path / "junit.xml"
+    result = pytester.runpytest(
+        "--ws-isolated", str(albatross), "-k", "sown or fed", f"--junitxml={xml}"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["collected 7 items / 5 deselected / 2 selected"])
+    cases = {
+        (case.get("classname"), case.get("name"))
+        for case in ET.parse(xml).getroot().iter("testcase")
+    }
+    assert cases == {
+        ("packages.bird-feeder.tests.test_feeder", "test_fed"),
+        ("packages.seeds.tests.test_seeds", "test_sown"),
+    }
+
+    node_id = "packages/seeds/tests/test_seeds.py::test_sown"
+    rerun = pytester.runpytest("--ws-isolated", node_id, "-v")
+    rerun.assert_outcomes(passed=1)
+    rerun.stdout.fnmatch_lines([f"{node_id} PASSED*"])
+
+
+def test_last_failed_reruns_only_the_failure_in_its_env(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    first = pytester.runpytest("--ws-isolated", str(albatross), "-p", "cacheprovider")
+    first.assert_outcomes(passed=5, failed=1, skipped=1)
+    lastfailed = json.loads(
+        (albatross / ".pytest_cache" / "v" / "cache" / "lastfailed").read_text()
+    )
+    assert list(lastfailed) == [
+        "packages/bird-feeder/tests/test_feeder.py::test_uses_sibling_dependency"
+    ]
+    again = pytester.runpytest("--ws-isolated", str(albatross), "--lf", "-v")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*test_uses_sibling_dependency FAILED*"])
+
+
+def test_exitfirst_stops_other_members(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-isolated", str(albatross), "-x")
+    # root (1 passed), then bird-feeder: test_extra.py (skipped), test_fed, the leak
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.no_fnmatch_line("*test_seeds.py*")
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+
+
+def test_parallel_children_with_xdist_option(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-isolated", str(albatross), "-n", "2")
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    result.stdout.no_fnmatch_line("*created: *worker*")
+
+
+def test_malformed_member_pyproject_is_one_usage_error(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    (albatross / "packages" / "seeds" / "pyproject.toml").write_text("[project\nname=1\n")
+    result = pytester.runpytest("--ws-isolated", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*packages/seeds/pyproject.toml*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_broken_member_env_is_a_collection_error_others_run(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    backend = albatross / "packages" / "seeds" / "_build" / "tiny_backend.py"
+    backend.write_text("raise SystemExit('this member cannot be built')\n")
+    result = pytester.runpytest(
+        "--ws-isolated", str(albatross), "--ws-package", "seeds", "--ws-package", "bird-feeder"
+    )
+    result.stdout.fnmatch_lines(["*ERROR*seeds*", "*this member cannot be built*"])
+    result.stdout.fnmatch_lines(["*test_feeder.py*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED or result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def _second_python() -> str | None:
+    for version in ("3.12", "3.13"):
+        if shutil.which(f"python{version}") or any(
+            Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")
+        ):
+            return version
+    return None
+
+
+def test_two_interpreters_give_unique_node_ids(pytester: pytest.Pytester, albatross: Path) -> None:
+    other = _second_python()
+    if other is None:
+        pytest.skip("no second CPython (3.12 or 3.13) found")
+    result = pytester.runpytest(
+        "--ws-package",
+        "seeds",
+        "--ws-python",
+        "3.11",
+        "--ws-python",
+        other,
+        str(albatross),
+        "-v",
+    )
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_seeds.py::test_sown@py3.11 PASSED*",
+            f"*test_seeds.py::test_sown@py{other} PASSED*",
+        ]
+    )
