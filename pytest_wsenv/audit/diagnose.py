@@ -367,6 +367,6 @@ class MissingModuleDiagnosis:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         lines = self.summary_lines()
         if lines:
-            terminalreporter.section("wsenv missing modules", sep="-")
+            terminalreporter.write_sep("-", "wsenv missing modules")
             for line in lines:
                 terminalreporter.write_line(line)

@@ -262,7 +262,7 @@ class ImportAuditPlugin:
             return
         verbose = self.config.option.verbose > 0
         markup = {"red": True} if self.result.failed and self.mode == "error" else {}
-        terminalreporter.section("wsenv import audit", sep="=", **markup)
+        terminalreporter.write_sep("=", "wsenv import audit", **markup)
         for line in text_lines(self.result, mode=self.mode, verbose=verbose):
             terminalreporter.write_line(line)
 
