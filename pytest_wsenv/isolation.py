@@ -21,7 +21,7 @@ from .envs.cache import resolve_cache_dir
 from .envs.manager import EnvManager, ReadyEnv
 from .errors import SelectionError, WsenvError
 from .lock import Lock
-from .runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env, route_args
+from .runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
 from .selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from .workspace import Workspace
 
@@ -40,6 +40,14 @@ def install(config: pytest.Config) -> None:
     config.args = []
     config.pluginmanager.register(controller.run, PLUGIN_NAME)
     config.pluginmanager.register(controller, f"{PLUGIN_NAME}-summary")
+
+
+def _check_compatible(config: pytest.Config) -> None:
+    if config.getoption("usepdb", False):
+        raise SelectionError(
+            "--pdb cannot debug a test that runs in a member's child process; "
+            "drop --pdb, or run that member's tests without isolation"
+        )
 
 
 def _take_over_xdist(config: pytest.Config) -> int:
@@ -86,8 +94,11 @@ def _forwarded_options(config: pytest.Config) -> list[str]:
         args.append(f"-W{spec}")
     if opt.importmode != "prepend":
         args.append(f"--import-mode={opt.importmode}")
-    if getattr(opt, "failedfirst", False):
-        args.append("--ff")
+    if opt.basetemp:
+        # each child gets <basetemp>/<run key>; pytest creates only the last level
+        base = Path(opt.basetemp).absolute()
+        base.mkdir(parents=True, exist_ok=True)
+        args.append(f"--basetemp={base / '{key}'}")
     return args
 
 
@@ -160,7 +171,6 @@ class _Controller:
             )
             for run in runs
         ]
-        requests = self._apply_last_failed(requests)
         self.run = IsolatedRun(
             config, requests, max_parallel=max_parallel, max_restarts=max_restarts
         )
@@ -168,6 +178,7 @@ class _Controller:
     @classmethod
     def create(cls, config: pytest.Config) -> _Controller:
         settings = WsConfig.from_pytest(config)
+        _check_compatible(config)
         max_parallel = _take_over_xdist(config)
         workspace = Workspace.discover(_start_dir(config))
         lock: Lock | None = None
@@ -228,7 +239,8 @@ class _Controller:
         ready = self.manager.ensure(self.manager.spec_for(run.target, interpreter))
         with self._envs_lock:
             self.envs[run.key] = ready
-        args = [*self._forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
+        forwarded = [arg.replace("{key}", run.key) for arg in self._forwarded]
+        args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
         env = clean_child_env(os.environ, ready.bin_dir, run.member)
         return ChildSpec(
             key=run.key,
@@ -240,49 +252,6 @@ class _Controller:
             nodeid_prefix=_relative(run.rootdir, Path(os.path.realpath(self.config.rootpath))),
             nodeid_suffix=run.suffix,
         )
-
-    def _apply_last_failed(self, requests: list[ChildRequest]) -> list[ChildRequest]:
-        """``--lf``: run only the last failures, each in its own member's env."""
-        cache = getattr(self.config, "cache", None)
-        if not self.config.getoption("lf", False) or cache is None:
-            return requests
-        lastfailed = cache.get("cache/lastfailed", {})
-        if not lastfailed:
-            return requests
-        routed = route_args(requests, sorted(lastfailed))
-        kept: list[ChildRequest] = []
-        for request in requests:
-            child_args = routed.get(request.key)
-            if not child_args:
-                continue
-            run = self.runs[request.key]
-            self.runs[request.key] = MemberRun(
-                key=run.key,
-                member=run.member,
-                target=run.target,
-                python=run.python,
-                rootdir=run.rootdir,
-                args=tuple(child_args),
-                suffix=run.suffix,
-                ignores=run.ignores,
-            )
-            kept.append(request)
-        if not kept:
-            return requests
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            count = sum(len(v) for v in routed.values())
-            reporter.write_line(f"run-last-failure: rerun previous {count} failures (isolated)")
-        return [
-            ChildRequest(
-                key=r.key,
-                member=r.member,
-                prepare=self._preparer(self.runs[r.key]),
-                nodeid_prefix=r.nodeid_prefix,
-                nodeid_suffix=r.nodeid_suffix,
-            )
-            for r in kept
-        ]
 
     # --- hooks ----------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ def test_broken_member_env_is_a_collection_error_others_run(
     )
     result.stdout.fnmatch_lines(["*ERROR*seeds*", "*this member cannot be built*"])
     result.stdout.fnmatch_lines(["*test_feeder.py*"])
-    assert result.ret == pytest.ExitCode.INTERRUPTED or result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.TESTS_FAILED)
 
 
 def _second_python() -> str | None:
@@ -253,3 +253,19 @@ def test_two_interpreters_give_unique_node_ids(pytester: pytest.Pytester, albatr
             f"*test_seeds.py::test_sown@py{other} PASSED*",
         ]
     )
+
+
+def test_pdb_is_refused_with_isolation(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-isolated", "--pdb", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--pdb cannot debug a test that runs in a member's child*"])
+
+
+def test_basetemp_is_split_per_member(pytester: pytest.Pytester, albatross: Path) -> None:
+    (albatross / "packages" / "seeds" / "tests" / "test_tmp.py").write_text(
+        "def test_tmp(tmp_path):\n    assert 'seeds' in str(tmp_path)\n"
+    )
+    base = pytester.path / "bt"
+    result = pytester.runpytest("--ws-package", "seeds", f"--basetemp={base}", str(albatross))
+    result.assert_outcomes(passed=3)
+    assert (base / "seeds").is_dir()
