@@ -13,7 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from ._lockfile import LockedDep, LockedPackage, MetaRequirement
 from ._lockindex import Edge, LockIndex
 from ._markers import MarkerEvaluator, MarkerFailure, encode_extra, encode_group, encode_project
-from ._selection import Plan
+from ._lock_target import Plan
 from .errors import LockError, SelectionError
 from .target import MarkerEnv
 

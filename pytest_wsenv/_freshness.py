@@ -23,7 +23,7 @@ from packaging.utils import canonicalize_name
 
 from ._lockfile import DefaultGroups, MetaRequirement
 from ._markers import equivalent
-from ._selection import default_groups_setting
+from ._lock_target import default_groups_setting
 from .errors import ConfigError, StaleLockError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from ._closure import walk
 from ._freshness import check_fresh
 from ._lockfile import LockedArtifact, LockedPackage, parse_lock
 from ._lockindex import LockIndex
-from ._selection import check_conflicts, plan_target
+from ._lock_target import check_conflicts, plan_target
 from .errors import LockError
 from .target import MarkerEnv, Target
 from .workspace import Workspace
