@@ -1,4 +1,4 @@
-"""Walk a parsed ``uv.lock`` from a :class:`~pytest_wsenv._selection.Plan` for one
+"""Walk a parsed ``uv.lock`` from a :class:`~pytest_wsenv._lock_target.Plan` for one
 interpreter, the way ``uv sync`` materializes a lock: follow dependency, extra and group
 edges whose markers hold, with uv's conflict markers decided by what the walk activates.
 """
