@@ -163,6 +163,7 @@ class ImportAudit:
         )
         self._layouts: dict[str, MemberLayout] = {}
         self._envs: dict[str, MemberEnv] = {}
+        self._owners: dict[Path, str | None] = {}
 
     # -- per member --------------------------------------------------------------------
 
@@ -189,6 +190,11 @@ class ImportAudit:
 
     def owner(self, path: Path) -> str | None:
         """The member a file belongs to (None outside members or inside an environment)."""
+        if path not in self._owners:
+            self._owners[path] = self._owner(path)
+        return self._owners[path]
+
+    def _owner(self, path: Path) -> str | None:
         found = self.workspace.member_for(path)
         if found is None:
             return None
