@@ -40,6 +40,16 @@ def install(config: pytest.Config) -> None:
     config.args = []
     config.pluginmanager.register(controller.run, PLUGIN_NAME)
     config.pluginmanager.register(controller, f"{PLUGIN_NAME}-summary")
+    from .audit.diagnose import MissingModuleDiagnosis
+
+    diagnosis = MissingModuleDiagnosis(
+        config,
+        controller.workspace,
+        controller.manager.lock,
+        controller.runs.values(),
+        test_group=controller.manager.test_group,
+    )
+    config.pluginmanager.register(diagnosis, f"{PLUGIN_NAME}-diagnosis")
 
 
 def _check_compatible(config: pytest.Config) -> None:

@@ -151,6 +151,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run only members changed since the git REF, their dependents, and members "
         "whose locked closure changed; implies --ws-isolated",
     )
+    group.addoption(
+        "--ws-check-imports",
+        nargs="?",
+        const="warn",
+        default=None,
+        choices=("warn", "error"),
+        dest="ws_check_imports",
+        help="In a normal (shared-environment) run, report imports of packages a member does "
+        "not declare; =error also fails the session (write =warn/=error, or put it after paths)",
+    )
     parser.addini(
         "wsenv_test_group",
         "Dependency group that supplies pytest when a member's own groups do not",
@@ -185,7 +195,14 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if not _active(config) or hasattr(config, "workerinput"):
+    if not _active(config):
+        mode = config.getoption("ws_check_imports", None)
+        if mode and not os.environ.get("PYTEST_WSENV_MEMBER"):
+            from .audit.runtime import ImportAuditPlugin
+
+            config.pluginmanager.register(ImportAuditPlugin(config, mode), "wsenv-check-imports")
+        return
+    if hasattr(config, "workerinput"):
         return
     from .isolation import install
 
