@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from ._lock_target import Plan
 from ._lockfile import LockedDep, LockedPackage, MetaRequirement
 from ._lockindex import Edge, LockIndex
 from ._markers import MarkerEvaluator, MarkerFailure, encode_extra, encode_group, encode_project
-from ._lock_target import Plan
 from .errors import LockError, SelectionError
 from .target import MarkerEnv
 

@@ -21,9 +21,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from ._lock_target import default_groups_setting
 from ._lockfile import DefaultGroups, MetaRequirement
 from ._markers import equivalent
-from ._lock_target import default_groups_setting
 from .errors import ConfigError, StaleLockError
 
 if TYPE_CHECKING:

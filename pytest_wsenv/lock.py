@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ._closure import walk
 from ._freshness import check_fresh
+from ._lock_target import check_conflicts, plan_target
 from ._lockfile import LockedArtifact, LockedPackage, parse_lock
 from ._lockindex import LockIndex
-from ._lock_target import check_conflicts, plan_target
 from .errors import LockError
 from .target import MarkerEnv, Target
 from .workspace import Workspace
