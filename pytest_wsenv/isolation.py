@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 from packaging.version import Version
@@ -116,7 +117,7 @@ def _narrow(
     config: pytest.Config, workspace: Workspace, runs: list[MemberRun], settings: WsConfig
 ) -> list[MemberRun]:
     """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    say = _LineWriter(config)
     ref = config.getoption("ws_changed_since")
     if ref:
         from .changed import changed_members
@@ -124,9 +125,9 @@ def _narrow(
         changed = changed_members(workspace, ref, pythons=settings.pythons)
         everything = set(changed) >= set(workspace.members)
         runs = [r for r in runs if r.member in changed or (r.member == ALL_MEMBERS and everything)]
-        if reporter is not None and config.option.verbose > 0:
+        if config.option.verbose > 0:
             for member, why in changed.items():
-                reporter.write_line(f"wsenv: {member} selected: {why}")
+                say(f"wsenv: {member} selected: {why}")
     shard = config.getoption("ws_shard")
     if shard:
         from . import shards
@@ -165,6 +166,15 @@ class _Controller:
         self.config = config
         self.workspace = workspace
         self.manager = manager
+        self.skipped: list[tuple[MemberRun, str]] = []
+        runnable = []
+        for run in runs:
+            reason = self._excluded(run)
+            if reason:
+                self.skipped.append((run, reason))
+            else:
+                runnable.append(run)
+        runs = runnable
         self.runs = {run.key: run for run in runs}
         self.envs: dict[str, ReadyEnv] = {}
         self._envs_lock = threading.Lock()
@@ -211,7 +221,7 @@ class _Controller:
             explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
         )
         runs = _narrow(config, workspace, runs, settings)
-        writer = _LineWriter(config.pluginmanager.get_plugin("terminalreporter"))
+        writer = _LineWriter(config)
         manager = EnvManager(
             workspace,
             lock,
@@ -233,19 +243,31 @@ class _Controller:
 
     # --- per child ------------------------------------------------------------------------
 
+    def _excluded(self, run: MemberRun) -> str | None:
+        """Why ``run``'s interpreter cannot run it (requires-python), or None.
+
+        The interpreter is looked up here, at configuration time, so that one that does
+        not exist is a usage error before anything is built.
+        """
+        interpreter = self.manager.interpreter(run.python)
+        version = Version(interpreter.version)
+        member = self.workspace.members.get(run.member)
+        for owner, spec in (
+            (f"member '{run.member}'", member.requires_python if member else None),
+            ("the workspace", self.workspace.requires_python),
+        ):
+            if spec is not None and not spec.contains(version, prereleases=True):
+                return (
+                    f"{owner} requires-python {spec} excludes Python {interpreter.version} "
+                    f"({interpreter.executable})"
+                )
+        return None
+
     def _preparer(self, run: MemberRun) -> Callable[[], ChildSpec]:
         return lambda: self._prepare(run)
 
     def _prepare(self, run: MemberRun) -> ChildSpec:
         interpreter = self.manager.interpreter(run.python)
-        member = self.workspace.members.get(run.member)
-        if member is not None and member.requires_python is not None:
-            version = Version(interpreter.version)
-            if not member.requires_python.contains(version, prereleases=True):
-                raise SelectionError(
-                    f"member '{run.member}' requires-python {member.requires_python} "
-                    f"excludes Python {interpreter.version} ({interpreter.executable})"
-                )
         ready = self.manager.ensure(self.manager.spec_for(run.target, interpreter))
         with self._envs_lock:
             self.envs[run.key] = ready
@@ -264,6 +286,18 @@ class _Controller:
         )
 
     # --- hooks ----------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Runs whose interpreter their requires-python excludes are skipped, not failed."""
+        root = Path(os.path.realpath(self.config.rootpath))
+        for run, reason in self.skipped:
+            nodeid = _relative(run.rootdir, root) + run.suffix
+            # no line number: the terminal's skip summary then shows the path alone
+            where = cast("tuple[str, int, str]", (str(run.rootdir), None, f"Skipped: {reason}"))
+            report = pytest.CollectReport(nodeid, "skipped", where, [])
+            session.config.hook.pytest_collectreport(report=report)
+        return (yield)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         members = sorted({r.member for r in self.runs.values()})
@@ -311,16 +345,21 @@ class _Controller:
 
 
 class _LineWriter:
-    """Progress lines from worker threads, written whole through the terminal reporter."""
+    """Progress lines from worker threads, written whole through the terminal reporter.
 
-    def __init__(self, reporter: pytest.TerminalReporter | None) -> None:
-        self._reporter = reporter
+    The reporter is looked up at each line: this plugin is configured before pytest's
+    terminal reporter exists.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
         self._lock = threading.Lock()
 
     def __call__(self, line: str) -> None:
+        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
         with self._lock:
-            if self._reporter is not None:
-                self._reporter.write_line(line)
+            if reporter is not None:
+                reporter.write_line(line)
 
 
 def _relative(path: Path, start: Path) -> str:

@@ -106,6 +106,7 @@ def test_isolated_run_reports_leak_as_one_session(
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
+            "building bird-feeder-py3.11 (*, * packages) ... *s",
             "collected 7 items",
             "*No module named 'tinyright'*",
             "*wsenv environments*",
@@ -269,3 +270,30 @@ def test_basetemp_is_split_per_member(pytester: pytest.Pytester, albatross: Path
     result = pytester.runpytest("--ws-package", "seeds", f"--basetemp={base}", str(albatross))
     result.assert_outcomes(passed=3)
     assert (base / "seeds").is_dir()
+
+
+def test_interpreter_excluded_by_requires_python_is_skipped(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    old = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.10.*/bin/python3.10"))
+    if not (shutil.which("python3.10") or old):
+        pytest.skip("no CPython 3.10 found")
+    result = pytester.runpytest(
+        "--ws-package",
+        "seeds",
+        "--ws-python",
+        "3.11",
+        "--ws-python",
+        "3.10",
+        "-rs",
+        str(albatross),
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*requires-python >=3.11 excludes Python 3.10*"])
+
+
+def test_missing_interpreter_is_one_usage_error(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", "--ws-python", "3.99", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*3.99*"])
+    assert "Traceback" not in result.stderr.str()
