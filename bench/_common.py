@@ -28,6 +28,8 @@ from tests.support.wheels import repack_installed as _repack  # noqa: E402
 from tests.support.workspaces import BUILD_SYSTEM, find_uv, uv_lock, write_workspace  # noqa: E402
 
 __all__ = [
+    "BUILD_SYSTEM",
+    "REQUIRES_PYTHON",
     "ROOT",
     "Sample",
     "Timer",
@@ -41,7 +43,9 @@ __all__ = [
     "requirement_closure",
     "run_checked",
     "summary",
+    "uv_lock",
     "write_members_workspace",
+    "write_workspace",
     "wsenv_wheel",
 ]
 
@@ -242,10 +246,19 @@ def run_checked(
     return proc.stdout
 
 
+def _cpu() -> float:
+    """User + system time of this process and of its finished (waited-for) children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 @dataclass(slots=True)
 class Sample:
     wall: float
-    cpu: float  # user + system time of the command's whole process tree
+    cpu: float  # user + system time of this process and the command's process tree
     load: float  # 1-minute load average just before the command started
 
 
@@ -257,12 +270,11 @@ class Timer:
 
     def time(self, name: str, action: Callable[[], object]) -> Sample:
         load = os.getloadavg()[0]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = _cpu()
         start = time.perf_counter()
         action()
         wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu = _cpu() - before
         sample = Sample(wall, cpu, load)
         self.samples.setdefault(name, []).append(sample)
         return sample
