@@ -16,6 +16,8 @@ round-robin, ``--runs`` rounds, each round starting one command further along:
   --package M`` into its own environment, reused (``-R``: reuse, skip installs);
 - ``shared .venv``: plain ``pytest -q`` at the root, in one environment holding every
   member (``uv sync --all-packages --frozen``): no isolation, for scale;
+- ``parent alone``: the parent interpreter's ``pytest -q`` on one trivial test, no
+  isolation: the fixed cost of starting the parent session;
 - ``floor``: one bare ``python -m pytest -q`` per member, started directly with the
   interpreter of the member's cached pytest-wsenv environment, in the member's
   directory, one after another (``floor -P 2``: two at a time). This is what any
@@ -44,6 +46,7 @@ import os
 import shlex
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,9 +164,61 @@ def _commands(
         with ThreadPoolExecutor(parallel) as pool:
             return "".join(pool.map(one_member, names))
 
+    alone = ws.parent / f"parent-alone-{len(names)}"
+    alone.mkdir(exist_ok=True)
+    (alone / "test_one.py").write_text("def test_one():\n    pass\n")
+    commands["parent alone"] = (
+        lambda: run_checked([sys.executable, "-m", "pytest", "-q"], cwd=alone, env=env),
+        _passed(1),
+    )
     commands["floor"] = (lambda: floor(1), _each_passed(len(names)))
     commands["floor -P 2"] = (lambda: floor(2), _each_passed(len(names)))
     return commands
+
+
+def _children() -> list[int]:
+    """Pids of the live pytest-wsenv children (their command line names child.py)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"runner/child.py" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _peak_children(action: Callable[[], object]) -> tuple[int, float]:
+    """Run ``action`` while sampling the live children: (peak count, peak summed RSS MiB)."""
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            pids = _children()
+            peak[0] = max(peak[0], len(pids))
+            peak[1] = max(peak[1], sum(_rss_kib(p) for p in pids))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        action()
+    finally:
+        done.set()
+        thread.join()
+    return peak[0], peak[1] / 1024
 
 
 def _measure(
@@ -185,7 +240,12 @@ def _measure(
             raise RuntimeError(f"{name}: unexpected output:\n{output[-3000:]}")
     timer = Timer()
     timer.rounds({name: action for name, (action, _) in commands.items()}, runs)
-    return {name: summary(samples) for name, samples in timer.samples.items()}
+    results = {name: summary(samples) for name, samples in timer.samples.items()}
+    for name in ("ours", "ours -n 2"):
+        count_, rss = _peak_children(commands[name][0])
+        results[name]["peak_children"] = count_
+        results[name]["peak_children_rss_mib"] = rss
+    return results
 
 
 def _report(count: int, rows: Mapping[str, Mapping[str, float]]) -> str:
@@ -203,8 +263,14 @@ def _report(count: int, rows: Mapping[str, Mapping[str, float]]) -> str:
             f"{row['cpu']:.2f} | {row['load']:.1f} | {row['median'] / ours2:.2f}x |"
         )
     floor, floor2 = rows["floor"]["median"], rows["floor -P 2"]["median"]
+    alone = rows["parent alone"]["median"]
     lines += [
         "",
+        *(
+            f"{name}: at most {rows[name]['peak_children']:.0f} children alive at once, "
+            f"{rows[name]['peak_children_rss_mib']:.0f} MiB resident in all (one extra run)"
+            for name in ("ours", "ours -n 2")
+        ),
         f"parent overhead, sequential: (ours - floor) / members = "
         f"{(ours - floor) / count * 1000:.0f} ms per member "
         f"({(ours - floor) * 1000:.0f} ms in all)",
@@ -212,6 +278,11 @@ def _report(count: int, rows: Mapping[str, Mapping[str, float]]) -> str:
         f"{(ours2 - floor2) / count * 1000:.0f} ms per member",
         f"per member, sequential: ours {ours / count * 1000:.0f} ms, "
         f"floor {floor / count * 1000:.0f} ms",
+        f"without the parent's own start ({alone * 1000:.0f} ms, `parent alone`): "
+        f"(ours - parent alone - floor) / members = "
+        f"{(ours - alone - floor) / count * 1000:.0f} ms, "
+        f"(ours -n 2 - parent alone - floor -P 2) / members = "
+        f"{(ours2 - alone - floor2) / count * 1000:.0f} ms",
         "",
     ]
     return "\n".join(lines)
