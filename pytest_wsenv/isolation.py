@@ -114,10 +114,16 @@ def _forwarded_options(config: pytest.Config) -> list[str]:
 
 
 def _narrow(
-    config: pytest.Config, workspace: Workspace, runs: list[MemberRun], settings: WsConfig
+    config: pytest.Config,
+    workspace: Workspace,
+    runs: list[MemberRun],
+    settings: WsConfig,
+    notes: list[str],
 ) -> list[MemberRun]:
-    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs."""
-    say = _LineWriter(config)
+    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs.
+
+    Why each member was chosen is appended to ``notes`` (shown in the header with -v).
+    """
     ref = config.getoption("ws_changed_since")
     if ref:
         from .changed import changed_members
@@ -125,9 +131,7 @@ def _narrow(
         changed = changed_members(workspace, ref, pythons=settings.pythons)
         everything = set(changed) >= set(workspace.members)
         runs = [r for r in runs if r.member in changed or (r.member == ALL_MEMBERS and everything)]
-        if config.option.verbose > 0:
-            for member, why in changed.items():
-                say(f"wsenv: {member} selected: {why}")
+        notes += [f"wsenv: {member} selected: {why}" for member, why in changed.items()]
     shard = config.getoption("ws_shard")
     if shard:
         from . import shards
@@ -166,6 +170,7 @@ class _Controller:
         self.config = config
         self.workspace = workspace
         self.manager = manager
+        self.notes: list[str] = []
         self.skipped: list[tuple[MemberRun, str]] = []
         runnable = []
         for run in runs:
@@ -220,7 +225,8 @@ class _Controller:
             request,
             explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
         )
-        runs = _narrow(config, workspace, runs, settings)
+        notes: list[str] = []
+        runs = _narrow(config, workspace, runs, settings, notes)
         writer = _LineWriter(config)
         manager = EnvManager(
             workspace,
@@ -239,7 +245,9 @@ class _Controller:
             log=writer,
             verbose=config.option.verbose > 0,
         )
-        return cls(config, workspace, manager, runs, max_parallel, settings.max_restarts)
+        controller = cls(config, workspace, manager, runs, max_parallel, settings.max_restarts)
+        controller.notes = notes
+        return controller
 
     # --- per child ------------------------------------------------------------------------
 
@@ -301,9 +309,11 @@ class _Controller:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         members = sorted({r.member for r in self.runs.values()})
+        notes = self.notes if config.option.verbose > 0 else []
         return [
+            *notes,
             f"wsenv: workspace {self.workspace.root} ({self.workspace.kind}), "
-            f"isolated members: {', '.join(m if m != ALL_MEMBERS else 'all' for m in members)}"
+            f"isolated members: {', '.join(m if m != ALL_MEMBERS else 'all' for m in members)}",
         ]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

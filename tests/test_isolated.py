@@ -297,3 +297,48 @@ def test_missing_interpreter_is_one_usage_error(pytester: pytest.Pytester, albat
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*3.99*"])
     assert "Traceback" not in result.stderr.str()
+
+
+def _ids(result: pytest.RunResult) -> set[str]:
+    return {
+        line.split(" ")[0]
+        for line in result.outlines
+        if " PASSED" in line or " FAILED" in line or " SKIPPED" in line
+    }
+
+
+def test_shards_are_disjoint_and_complete(pytester: pytest.Pytester, albatross: Path) -> None:
+    everything = _ids(pytester.runpytest("--ws-isolated", "-v", str(albatross)))
+    first = _ids(pytester.runpytest("--ws-shard", "1/2", "-v", str(albatross)))
+    second = _ids(pytester.runpytest("--ws-shard", "2/2", "-v", str(albatross)))
+    assert first and second
+    assert not first & second
+    assert first | second == everything
+
+
+def test_changed_since_runs_changed_members_and_dependents(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    import subprocess
+
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run([git, *args], cwd=albatross, env=env, check=True)
+    (albatross / "packages" / "seeds" / "src" / "seeds" / "__init__.py").write_text(
+        "SOWN = True\nMORE = 1\n"
+    )
+    result = pytester.runpytest("--ws-changed-since", "HEAD", "-v", str(albatross))
+    # seeds changed; the root depends on seeds; bird-feeder does not
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["wsenv: albatross selected: depends on seeds"])
+    result.stdout.fnmatch_lines(["wsenv: seeds selected: files changed: packages/seeds/*"])
+    result.stdout.no_fnmatch_line("*test_feeder.py*")
