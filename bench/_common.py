@@ -280,14 +280,22 @@ class Timer:
         return sample
 
     def rounds(
-        self, actions: Mapping[str, Callable[[], object]], runs: int, *, progress: bool = True
+        self,
+        actions: Mapping[str, Callable[[], object]],
+        runs: int,
+        *,
+        progress: bool = True,
+        between: Callable[[], object] | None = None,
     ) -> None:
-        """``runs`` rounds; each round runs every action once, starting one further along."""
+        """``runs`` rounds; each round runs every action once, starting one further along.
+        ``between`` runs, untimed, after every action (e.g. to clean up)."""
         names = list(actions)
         for r in range(runs):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
                 sample = self.time(name, actions[name])
+                if between is not None:
+                    between()
                 if progress:
                     print(
                         f"  round {r + 1}/{runs} {name}: {sample.wall:.3f}s "

@@ -22,7 +22,11 @@ warm-up round), each round times, interleaved, for each target:
 In-process timing isolates the build: a ``pytest --ws-isolated --ws-rebuild`` run would
 add the parent's pytest start and the child's collection, which do not depend on the
 build. The first round also checks that both environments hold the same distributions
-(names and versions).
+(names and versions). Removing the previous round's environments happens between the
+timed builds, followed by ``os.sync()``, so neither the deletion nor its write-back is
+timed. For ``ours (uv)`` the script also reports where the time goes: it wraps (in its
+own process) ``UvBackend.version``, ``UvBackend.create``, ``UvBackend.install`` and the
+cache's final check that the published environment's python starts.
 
 Run from the repository root (needs uv)::
 
@@ -40,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -57,7 +62,8 @@ from _common import (
     write_workspace,
 )
 
-from pytest_wsenv.envs.backends import BackendChoice
+from pytest_wsenv.envs import cache as cache_module
+from pytest_wsenv.envs.backends import BackendChoice, UvBackend
 from pytest_wsenv.envs.cache import site_packages_of
 from pytest_wsenv.envs.manager import EnvManager
 from pytest_wsenv.lock import Lock
@@ -109,6 +115,10 @@ class _Builds:
         self._n = 0
         self.last: dict[str, Path] = {}
         self._roots: dict[str, Path] = {}
+        self._garbage: list[Path] = []
+        self.spent: dict[str, float] = {}
+        self.phases: dict[str, list[dict[str, float]]] = {}
+        _instrument(self.spent)
         self.ensure_only: dict[str, list[float]] = {}
 
     def _fresh(self) -> Path:
@@ -122,6 +132,8 @@ class _Builds:
 
         def build() -> None:
             cache_dir = self._fresh()
+            self.spent.clear()
+            start = time.perf_counter()
             manager = EnvManager(
                 self.workspace,
                 self.lock,
@@ -134,6 +146,11 @@ class _Builds:
             middle = time.perf_counter()
             ready = manager.ensure(spec)
             end = time.perf_counter()
+            if backend == "uv":
+                self.phases.setdefault(member, []).append(
+                    {**self.spent, "ensure(), all of it": end - middle, "total": end - start}
+                )
+            self.spent.clear()
             assert ready.built, "nothing was built"
             self.ensure_only.setdefault(f"{member}: ours ({backend})", []).append(end - middle)
             self._keep(f"ours ({backend})", cache_dir, ready.path)
@@ -153,16 +170,47 @@ class _Builds:
         return build
 
     def _keep(self, kind: str, root: Path, env: Path) -> None:
-        """Keep the last env of each kind (for the check), remove the one before."""
+        """Remember the last env of each kind (for the check); older ones go in cleanup()."""
         old = self._roots.get(kind)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            self._garbage.append(old)
         self._roots[kind] = root
         self.last[kind] = env
+
+    def cleanup(self) -> None:
+        """Remove the envs no longer needed (untimed, between builds), then let the
+        file system settle so its write-back does not fall on the next build."""
+        while self._garbage:
+            shutil.rmtree(self._garbage.pop(), ignore_errors=True)
+        os.sync()
 
 
 def _quiet(line: str) -> None:
     pass
+
+
+#: Where a cold build's time goes: these functions are wrapped (in this process only)
+#: to add up their wall-clock time per build.
+_PHASES = {
+    "uv --version": (UvBackend, "version"),
+    "create (virtualenv)": (UvBackend, "create"),
+    "uv pip install": (UvBackend, "install"),
+    "publish: start the new python": (cache_module, "_verify"),
+}
+
+
+def _instrument(spent: dict[str, float]) -> None:
+    for label, (owner, attr) in _PHASES.items():
+        original = getattr(owner, attr)
+
+        def timed(*args: Any, _original: Any = original, _label: str = label) -> Any:
+            start = time.perf_counter()
+            try:
+                return _original(*args)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - start
+
+        setattr(owner, attr, timed)
 
 
 def main() -> int:
@@ -192,14 +240,16 @@ def main() -> int:
             actions[f"{member}: uv sync"] = builds.sync(member)
             for action in actions.values():  # warm-up: fills the uv cache
                 action()
+                builds.cleanup()
             for b in backends:
                 ours, theirs = _dists(builds.last[f"ours ({b})"]), _dists(builds.last["uv sync"])
                 if ours != theirs:
                     raise RuntimeError(f"{member} ({b}): {sorted(ours ^ theirs)} differ")
             print(f"{member}: {len(theirs)} distributions, the same in both environments")
             builds.ensure_only.clear()
+            builds.phases.clear()
             timer = Timer()
-            timer.rounds(actions, runs, progress=False)
+            timer.rounds(actions, runs, progress=False, between=builds.cleanup)
             print(f"\n### {member}, {runs} interleaved rounds, warm uv cache\n")
             print("| command | median s | min-max s | CPU s | load |")
             print("| --- | ---: | ---: | ---: | ---: |")
@@ -219,6 +269,11 @@ def main() -> int:
                     f"(ensure() alone: median {ensure[len(ensure) // 2]:.3f} s, "
                     f"{ensure[len(ensure) // 2] / sync:.2f}x)"
                 )
+            phases = builds.phases[member]
+            print(f"- where {member}: ours (uv) spends its time (medians over the rounds):")
+            for label in phases[0]:
+                values = sorted(p.get(label, 0.0) for p in phases)
+                print(f"  - {label}: {values[len(values) // 2] * 1000:.1f} ms")
         print(f"\n(1-minute load average at the end {os.getloadavg()[0]:.1f})")
     return 0
 
