@@ -38,6 +38,7 @@ stop across members, so ``--maxfail``/``-x`` and ``--pdb`` are neutralised here.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -197,6 +198,10 @@ class _ChildPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: Any) -> bool:
         self._send_collected(session)
+        # Everything alive now (pytest, plugins, the collected tree) lives as long as the
+        # child: keep the cyclic collector from scanning it again while tests run, and
+        # while this child waits, collected, beside its siblings.
+        gc.freeze()
         command = self.commands.first.get()
         if command.get("cmd") != "run":
             return True
