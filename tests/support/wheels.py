@@ -116,11 +116,13 @@ def repack_installed(dest: Path, name: str) -> Path:
     if not dist_info:
         raise RuntimeError(f"{name} has no dist-info in its RECORD")
     dest.mkdir(parents=True, exist_ok=True)
-    tag = "py3-none-any"
     wheel_text = files.get(f"{dist_info}/WHEEL", b"").decode()
     tags = [
-        line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")
+        line.split(":", 1)[1].strip().split("-")
+        for line in wheel_text.splitlines()
+        if line.startswith("Tag:")
     ]
-    if tags:
-        tag = tags[0]
+    # the file name carries the compressed tag set: every interpreter, abi, platform tag
+    parts = [".".join(sorted({t[i] for t in tags})) for i in range(3)] if tags else []
+    tag = "-".join(parts) if parts else "py3-none-any"
     return _write(dest / f"{stem}-{version}-{tag}.whl", files, dist_info)
