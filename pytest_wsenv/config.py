@@ -16,7 +16,7 @@ import pytest
 
 from .errors import ConfigError
 
-__all__ = ["WsConfig"]
+__all__ = ["WsConfig", "workspace_start"]
 
 BackendChoice = Literal["auto", "uv", "pip"]
 
@@ -86,3 +86,14 @@ class WsConfig:
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def workspace_start(config: pytest.Config) -> Path:
+    """Where to look for the workspace: the first existing collection argument, else the
+    invocation directory (``pytest --ws-isolated examples/albatross`` from elsewhere)."""
+    invocation = config.invocation_params.dir
+    for arg in config.args:
+        path = invocation / arg.split("::", 1)[0]
+        if path.exists():
+            return path
+    return invocation

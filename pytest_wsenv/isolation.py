@@ -17,7 +17,7 @@ from typing import cast
 import pytest
 from packaging.version import Version
 
-from .config import WsConfig
+from .config import WsConfig, workspace_start
 from .envs.cache import resolve_cache_dir
 from .envs.manager import EnvManager, ReadyEnv
 from .errors import SelectionError, WsenvError
@@ -69,16 +69,6 @@ def _take_over_xdist(config: pytest.Config) -> int:
     config.option.dist = "no"
     config.option.tx = []
     return max(1, int(numprocesses))
-
-
-def _start_dir(config: pytest.Config) -> Path:
-    """Where to look for the workspace: the first collection argument, else the cwd."""
-    invocation = config.invocation_params.dir
-    for arg in config.args:
-        path = invocation / arg.split("::", 1)[0]
-        if path.exists():
-            return path
-    return invocation
 
 
 def _forwarded_options(config: pytest.Config) -> list[str]:
@@ -143,12 +133,9 @@ def _narrow(
             if r.member in workspace.members
         }
         cache = getattr(config, "cache", None)
-        recorded = cache.get(shards.DURATIONS_KEY, {}) if cache is not None else {}
-        durations = {
-            str(key): float(value)
-            for key, value in (recorded.items() if isinstance(recorded, dict) else ())
-            if isinstance(value, int | float) and value >= 0
-        }
+        durations = shards.valid_durations(
+            cache.get(shards.DURATIONS_KEY, {}) if cache is not None else {}
+        )
         weights = shards.member_weights([r.key for r in runs], durations, counts)
         keep = set(shards.select_shard(weights, k, n))
         runs = [r for r in runs if r.key in keep]
@@ -185,13 +172,13 @@ class _Controller:
         self._envs_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._forwarded = _forwarded_options(config)
-        parent_root = Path(os.path.realpath(config.rootpath))
+        self._parent_root = Path(os.path.realpath(config.rootpath))
         requests = [
             ChildRequest(
                 key=run.key,
                 member=run.member,
                 prepare=self._preparer(run),
-                nodeid_prefix=_relative(run.rootdir, parent_root),
+                nodeid_prefix=_relative(run.rootdir, self._parent_root),
                 nodeid_suffix=run.suffix,
             )
             for run in runs
@@ -205,11 +192,8 @@ class _Controller:
         settings = WsConfig.from_pytest(config)
         _check_compatible(config)
         max_parallel = _take_over_xdist(config)
-        workspace = Workspace.discover(_start_dir(config))
-        lock: Lock | None = None
-        if workspace.lock_path.is_file():
-            lock = Lock.load(workspace.lock_path)
-            lock.check_fresh(workspace)
+        workspace = Workspace.discover(workspace_start(config))
+        lock = Lock.for_workspace(workspace)
         request = Request(
             packages=settings.packages,
             extras=settings.extras,
@@ -289,7 +273,7 @@ class _Controller:
             rootdir=run.rootdir,
             args=tuple(args),
             env=env,
-            nodeid_prefix=_relative(run.rootdir, Path(os.path.realpath(self.config.rootpath))),
+            nodeid_prefix=_relative(run.rootdir, self._parent_root),
             nodeid_suffix=run.suffix,
         )
 
@@ -298,9 +282,8 @@ class _Controller:
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
         """Runs whose interpreter their requires-python excludes are skipped, not failed."""
-        root = Path(os.path.realpath(self.config.rootpath))
         for run, reason in self.skipped:
-            nodeid = _relative(run.rootdir, root) + run.suffix
+            nodeid = _relative(run.rootdir, self._parent_root) + run.suffix
             # no line number: the terminal's skip summary then shows the path alone
             where = cast("tuple[str, int, str]", (str(run.rootdir), None, f"Skipped: {reason}"))
             report = pytest.CollectReport(nodeid, "skipped", where, [])
@@ -321,10 +304,9 @@ class _Controller:
         cache = getattr(self.config, "cache", None)
         if cache is None:
             return
-        from .shards import DURATIONS_KEY
+        from .shards import DURATIONS_KEY, valid_durations
 
-        previous = cache.get(DURATIONS_KEY, {})
-        recorded = dict(previous) if isinstance(previous, dict) else {}
+        recorded = valid_durations(cache.get(DURATIONS_KEY, {}))
         for summary in self.run.summaries():
             if summary.tests_run and summary.exitstatus is not None:
                 recorded[summary.key] = round(summary.seconds, 3)

@@ -207,6 +207,15 @@ class Lock:
         )
         return Closure(tuple(sorted(pins, key=lambda p: p.name)))
 
+    @classmethod
+    def for_workspace(cls, workspace: Workspace) -> Lock | None:
+        """The workspace's ``uv.lock``, checked against its members; None when absent."""
+        if not workspace.lock_path.is_file():
+            return None
+        lock = cls.load(workspace.lock_path)
+        lock.check_fresh(workspace)
+        return lock
+
     def check_fresh(self, workspace: Workspace) -> None:
         """StaleLockError naming the member and requirement when a member's pyproject
         ``dependencies``/extras/groups differ from the lock's ``[package.metadata]``."""

@@ -30,6 +30,7 @@ __all__ = [
     "read_durations",
     "select_shard",
     "shard_jobs",
+    "valid_durations",
 ]
 
 #: ``config.cache`` key of ``{member run key: seconds}`` from earlier runs.
@@ -130,6 +131,11 @@ def read_durations(cache_dir: Path) -> dict[str, float]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
+    return valid_durations(data)
+
+
+def valid_durations(data: object) -> dict[str, float]:
+    """The usable entries of a recorded durations value (``config.cache.get`` result)."""
     if not isinstance(data, dict):
         return {}
     return {

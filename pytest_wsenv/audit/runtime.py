@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import pytest
 
+from ..config import workspace_start
 from ..errors import WsenvError
 from ..lock import Lock
 from ..workspace import Workspace
@@ -163,23 +164,6 @@ class ImportTracker:
         ]
 
 
-def _start_dir(config: pytest.Config) -> Path:
-    invocation = config.invocation_params.dir
-    for arg in config.args:
-        path = invocation / arg.split("::", 1)[0]
-        if path.exists():
-            return path
-    return invocation
-
-
-def _load_lock(workspace: Workspace) -> Lock | None:
-    if not workspace.lock_path.is_file():
-        return None
-    lock = Lock.load(workspace.lock_path)
-    lock.check_fresh(workspace)
-    return lock
-
-
 class ImportAuditPlugin:
     """The ``--ws-check-imports[=warn|error]`` plugin for a normal, in-process run.
 
@@ -201,8 +185,8 @@ class ImportAuditPlugin:
         self.config = config
         self.mode: Mode = "error" if mode == "error" else "warn"
         try:
-            self.workspace = workspace or Workspace.discover(_start_dir(config))
-            self.lock = _load_lock(self.workspace)
+            self.workspace = workspace or Workspace.discover(workspace_start(config))
+            self.lock = Lock.for_workspace(self.workspace)
             self.audit = ImportAudit(self.workspace, self.lock, request=_request(config))
         except WsenvError as exc:
             raise pytest.UsageError(f"pytest-wsenv: --ws-check-imports: {exc}") from None

@@ -83,10 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.discover(Path(args.directory))
-    lock: Lock | None = None
-    if workspace.lock_path.is_file():
-        lock = Lock.load(workspace.lock_path)
-        lock.check_fresh(workspace)
+    lock = Lock.for_workspace(workspace)
     request = AuditRequest(
         extras=tuple(args.extra),
         all_extras=args.all_extras,

@@ -142,14 +142,13 @@ def _json(closure: Closure, python: str) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     target = target_from_args(args)
     workspace = Workspace.discover(Path(args.directory))
-    if not workspace.lock_path.is_file():
+    lock = Lock.for_workspace(workspace)
+    if lock is None:
         raise LockError(
             f"there is no uv.lock in {workspace.root} to read the closure from; "
             "run `uv lock` in the workspace root first"
         )
     env = marker_env_for(args.python)
-    lock = Lock.load(workspace.lock_path)
-    lock.check_fresh(workspace)
     closure = lock.closure(workspace, target, env)
     pins = sorted(closure.pins, key=lambda pin: pin.name)
     if args.format == "json":

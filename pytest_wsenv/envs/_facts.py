@@ -11,58 +11,59 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
-
-from ..target import MarkerEnv
 
 __all__ = ["QueryError", "facts_of", "forget_facts", "running_facts"]
 
 #: Bumped whenever the facts script or the cached record changes shape.
 _FACTS_FORMAT = 1
 
-#: Run in the candidate interpreter (``-I -S``): stdlib only, Python 2.7-compatible syntax
-#: is not needed (we support CPython >= 3.8 as targets), prints one JSON object.
-_FACTS_SCRIPT = r"""
+#: Defines ``facts()``: stdlib only. Run in a candidate interpreter (``-I -S``, followed
+#: by a line printing the result as JSON) and executed as is for the running one, so both
+#: answers come from the same code.
+_FACTS_SOURCE = r"""
 import json, os, platform, sys, sysconfig
 def fmt(info):
     v = "%d.%d.%d" % (info.major, info.minor, info.micro)
     if info.releaselevel != "final":
         v += info.releaselevel[0] + str(info.serial)
     return v
-impl = sys.implementation.name
-if impl == "cpython":
-    abi = "cp%d%d" % sys.version_info[:2]
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        abi += "t"
-    if sysconfig.get_config_var("Py_DEBUG"):
-        abi += "d"
-else:
-    abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
-markers = {
-    "implementation_name": impl,
-    "implementation_version": fmt(sys.implementation.version),
-    "os_name": os.name,
-    "platform_machine": platform.machine(),
-    "platform_release": platform.release(),
-    "platform_system": platform.system(),
-    "platform_version": platform.version(),
-    "python_full_version": platform.python_version(),
-    "platform_python_implementation": platform.python_implementation(),
-    "python_version": ".".join(platform.python_version_tuple()[:2]),
-    "sys_platform": sys.platform,
-}
-print(json.dumps({
-    "executable": sys.executable,
-    "implementation": impl,
-    "version": platform.python_version(),
-    "abi": abi,
-    "platform": sysconfig.get_platform(),
-    "markers": markers,
-}))
+def facts():
+    impl = sys.implementation.name
+    if impl == "cpython":
+        abi = "cp%d%d" % sys.version_info[:2]
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            abi += "t"
+        if sysconfig.get_config_var("Py_DEBUG"):
+            abi += "d"
+    else:
+        abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
+    markers = {
+        "implementation_name": impl,
+        "implementation_version": fmt(sys.implementation.version),
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+    return {
+        "executable": sys.executable,
+        "implementation": impl,
+        "version": platform.python_version(),
+        "abi": abi,
+        "platform": sysconfig.get_platform(),
+        "markers": markers,
+    }
 """
+
+_FACTS_SCRIPT = _FACTS_SOURCE + "print(json.dumps(facts()))\n"
 
 
 class QueryError(Exception):
@@ -105,26 +106,10 @@ def forget_facts() -> None:
 
 
 def running_facts() -> dict[str, Any]:
-    import platform
-    import sysconfig
-
-    impl = sys.implementation.name
-    if impl == "cpython":
-        abi = "cp{}{}".format(*sys.version_info[:2])
-        if sysconfig.get_config_var("Py_GIL_DISABLED"):
-            abi += "t"
-        if sysconfig.get_config_var("Py_DEBUG"):
-            abi += "d"
-    else:
-        abi = (sys.implementation.cache_tag or impl).replace("-", "_").replace(".", "_")
-    return {
-        "executable": sys.executable,
-        "implementation": impl,
-        "version": platform.python_version(),
-        "abi": abi,
-        "platform": sysconfig.get_platform(),
-        "markers": MarkerEnv.current().as_dict(),
-    }
+    """The facts of the running interpreter, without a subprocess."""
+    namespace: dict[str, Any] = {}
+    exec(compile(_FACTS_SOURCE, "<wsenv facts>", "exec"), namespace)
+    return dict(namespace["facts"]())
 
 
 def _query(path: Path) -> dict[str, Any]:
