@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -69,4 +68,3 @@ def test_locked_member_installs_editable_offline(
         text=True,
     ).stdout
     assert out.strip() == "2.0"
-    assert sys.executable  # the parent interpreter is untouched

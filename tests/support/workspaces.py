@@ -15,6 +15,8 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
+from pytest_wsenv.envs.backends import find_uv
+
 from .wheels import metadata_text
 
 __all__ = ["BUILD_SYSTEM", "find_uv", "uv_lock", "write_workspace"]
@@ -28,21 +30,6 @@ backend-path = ["_build"]
 """
 
 _BACKEND = Path(__file__).with_name("tiny_backend.py")
-
-
-def find_uv() -> str | None:
-    """The uv binary: on PATH, else the one shipped by the ``uv`` Python package."""
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
 
 
 def _write_backend(member: Path, pyproject: Mapping[str, object]) -> None:
