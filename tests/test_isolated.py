@@ -342,3 +342,46 @@ def test_changed_since_runs_changed_members_and_dependents(
     result.stdout.fnmatch_lines(["wsenv: albatross selected: depends on seeds"])
     result.stdout.fnmatch_lines(["wsenv: seeds selected: files changed: packages/seeds/*"])
     result.stdout.no_fnmatch_line("*test_feeder.py*")
+
+
+def test_ini_settings_turn_isolation_on(pytester: pytest.Pytester, albatross: Path) -> None:
+    pyproject = albatross / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '\n[tool.pytest.ini_options]\nwsenv_packages = ["seeds"]\nwsenv_cache_dir = "envs"\n'
+    )
+    result = pytester.runpytest(str(albatross))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["wsenv: workspace * isolated members: seeds"])
+    assert (albatross / "envs" / "CACHEDIR.TAG").is_file()
+    assert not (albatross / ".wsenv").exists()
+
+
+def test_without_options_the_plugin_does_nothing(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    (albatross / "tests" / "conftest.py").write_text(
+        "def pytest_sessionfinish(session):\n"
+        "    names = [str(n) for n, _ in session.config.pluginmanager.list_name_plugin()]\n"
+        "    print('wsenv plugins:', [n for n in names if n.startswith('wsenv-')])\n"
+    )
+    result = pytester.runpytest("--collect-only", "-q", "-s", str(albatross / "tests"))
+    result.stdout.fnmatch_lines(["wsenv plugins: []"])
+    result.stdout.no_fnmatch_line("wsenv: *")
+    assert not (albatross / ".wsenv").exists()
+
+
+def test_pip_backend_and_cache_dir_option(pytester: pytest.Pytester, albatross: Path) -> None:
+    cache = pytester.path / "elsewhere"
+    result = pytester.runpytest(
+        "--ws-package",
+        "seeds",
+        "--ws-backend",
+        "pip",
+        "--ws-cache-dir",
+        str(cache),
+        str(albatross),
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["building seeds-py3.11 (pip, * packages) ... *s"])
+    assert [p.name for p in cache.glob("seeds-py3.11-*") if p.is_dir()]
