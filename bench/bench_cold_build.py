@@ -10,10 +10,12 @@ Workspace (offline, generated): ten members ``leaf00``..``leaf09`` (each needs
 With the uv cache warm (every wheel and every member's editable build cached by a
 warm-up round), each round times, interleaved, for each target:
 
-- ``ours (uv)``: in-process, a new ``EnvManager(..., backend="uv")`` with an empty cache
-  directory: ``spec_for`` (lock closure, member fingerprints, ``uv --version``) then
-  ``ensure`` (virtualenv creation, one ``uv pip install --no-deps``, the exactness check,
-  the manifest, the atomic rename). The interpreter is looked up before the clock starts
+- ``ours (uv)``: in-process, a new ``EnvManager(..., backend="uv")`` whose cache
+  directory holds no environment, only what a workspace's cache keeps between runs (the
+  interpreter's facts and uv's version, both recorded by the warm-up round):
+  ``spec_for`` (lock closure, member fingerprints) then ``ensure`` (one ``uv sync
+  --frozen --exact`` into a temporary directory, the exactness check, the manifest, the
+  atomic rename). The interpreter is looked up before the clock starts
   (once per session, cached on disk). Reported also: ``ensure`` alone, the build proper;
 - ``uv sync``: ``uv sync --frozen --exact --package M`` with ``UV_PROJECT_ENVIRONMENT``
   set to a new directory, so uv creates the environment and installs into it;
@@ -25,8 +27,9 @@ build. The first round also checks that both environments hold the same distribu
 (names and versions). Removing the previous round's environments happens between the
 timed builds, followed by ``os.sync()``, so neither the deletion nor its write-back is
 timed. For ``ours (uv)`` the script also reports where the time goes: it wraps (in its
-own process) ``UvBackend.version``, ``UvBackend.create``, ``UvBackend.install`` and the
-cache's final check that the published environment's python starts.
+own process) ``UvBackend.version``, ``UvBackend.sync`` (``UvBackend.create`` and
+``UvBackend.install`` too, which a locked target no longer uses) and the cache's final
+check of the published environment.
 
 Run from the repository root (needs uv)::
 
@@ -116,6 +119,7 @@ class _Builds:
         self.last: dict[str, Path] = {}
         self._roots: dict[str, Path] = {}
         self._garbage: list[Path] = []
+        self._in_cache: set[str] = set()
         self.spent: dict[str, float] = {}
         self.phases: dict[str, list[dict[str, float]]] = {}
         _instrument(self.spent)
@@ -130,8 +134,9 @@ class _Builds:
             self.workspace, self.lock, cache_dir=self.scratch / "facts", log=_quiet
         ).interpreter(None)
 
+        cache_dir = self.scratch / f"cache-{backend}"
+
         def build() -> None:
-            cache_dir = self._fresh()
             self.spent.clear()
             start = time.perf_counter()
             manager = EnvManager(
@@ -153,7 +158,8 @@ class _Builds:
             self.spent.clear()
             assert ready.built, "nothing was built"
             self.ensure_only.setdefault(f"{member}: ours ({backend})", []).append(end - middle)
-            self._keep(f"ours ({backend})", cache_dir, ready.path)
+            self._keep(f"ours ({backend})", ready.path, ready.path)
+            self._in_cache.add(f"ours ({backend})")
 
         return build
 
@@ -179,7 +185,14 @@ class _Builds:
 
     def cleanup(self) -> None:
         """Remove the envs no longer needed (untimed, between builds), then let the
-        file system settle so its write-back does not fall on the next build."""
+        file system settle so its write-back does not fall on the next build. The last
+        env built in a cache directory is moved out of it, so the next build is cold."""
+        for kind in self._in_cache:
+            moved = self._fresh()
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.last[kind], moved)
+            self._roots[kind] = self.last[kind] = moved
+        self._in_cache.clear()
         while self._garbage:
             shutil.rmtree(self._garbage.pop(), ignore_errors=True)
         os.sync()
@@ -193,9 +206,10 @@ def _quiet(line: str) -> None:
 #: to add up their wall-clock time per build.
 _PHASES = {
     "uv --version": (UvBackend, "version"),
+    "uv sync": (UvBackend, "sync"),
     "create (virtualenv)": (UvBackend, "create"),
     "uv pip install": (UvBackend, "install"),
-    "publish: start the new python": (cache_module, "_verify"),
+    "publish: check the moved env": (cache_module, "_verify"),
 }
 
 

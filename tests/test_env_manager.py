@@ -351,6 +351,63 @@ def test_pip_backend_builds_the_same_closure(engine: Engine, tmp_path: Path) -> 
     assert uv_env.key != env.key
 
 
+def test_uv_builds_a_locked_target_with_uv_sync(engine: Engine, tmp_path: Path) -> None:
+    """Extras, --ws-no-install-package and the test group reach uv sync as its own flags,
+    and the result is exactly the closure the engine computed."""
+    env = engine.ensure(
+        Target(packages=("bird-feeder",), extras=("torch",)),
+        verbose=True,
+        no_install=frozenset({"TinyLeft"}),
+    )
+    (command,) = [line for line in engine.lines if line.startswith("$ ") and " sync " in line]
+    assert "--frozen --exact" in command
+    assert "--package bird-feeder --extra torch --group dev" in command
+    assert "--no-install-package tinyleft" in command
+    assert env.name.startswith("bird-feeder+torch-py")
+    assert distributions(env, tmp_path) == [
+        "bird-feeder",
+        "iniconfig",
+        "packaging",
+        "pluggy",
+        "pygments",
+        "pytest",
+        "seeds",
+        "tinyextra",
+        "tinyright",
+    ]
+
+
+def test_all_members_of_a_virtual_root_with_uv_sync(engine: Engine, tmp_path: Path) -> None:
+    env = engine.ensure(Target(all_packages=True), verbose=True)
+    assert any(" sync " in line and "--all-packages" in line for line in engine.lines)
+    names = distributions(env, tmp_path)
+    assert {"bird-feeder", "seeds", "perch", "tiny-yaml-dist", "pytest"} <= set(names)
+
+
+def test_uv_version_is_asked_once_per_binary(engine: Engine, uv_bin: str) -> None:
+    """The uv version is remembered in the cache per binary: a second session does not
+    ask again, a different binary (another size or time) is asked."""
+    from pytest_wsenv.envs.backends import UvBackend
+
+    fake = engine.cache_dir.parent / "uv-fake"
+    asked = engine.cache_dir.parent / "asked"
+    fake.write_text(f'#!/bin/sh\necho x >> "{asked}"\necho "uv 9.9.9 (abc 2026-01-01)"\n')
+    fake.chmod(0o755)
+
+    def version() -> str:
+        return UvBackend(str(fake), engine.cache_dir).version()
+
+    assert version() == "uv 9.9.9"
+    assert version() == "uv 9.9.9"
+    assert asked.read_text().count("x") == 1
+    fake.write_text(fake.read_text().replace("9.9.9", "9.9.10"))
+    assert version() == "uv 9.9.10"
+    assert asked.read_text().count("x") == 2
+    assert UvBackend(str(fake)).version() == "uv 9.9.10"  # no cache: asked each time
+    assert asked.read_text().count("x") == 3
+    assert [e.name for e in cache.list_envs(engine.cache_dir)] == []
+
+
 # -- several processes ---------------------------------------------------------------------
 
 _SCRIPT = textwrap.dedent(

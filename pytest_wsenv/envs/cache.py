@@ -48,6 +48,7 @@ __all__ = [
     "LAST_USED",
     "MANIFEST",
     "MANIFEST_FORMAT",
+    "NOT_ENVS",
     "CachedEnv",
     "InvalidManifest",
     "Manifest",
@@ -302,6 +303,11 @@ class CachedEnv:
         return total
 
 
+#: Directories of the cache that hold records, not environments: interpreter facts
+#: (:mod:`.._facts`) and installer versions (:mod:`.backends._versions`).
+NOT_ENVS = frozenset({"interpreters", "tools"})
+
+
 def list_envs(cache_dir: Path) -> list[CachedEnv]:
     """Every env directory in ``cache_dir`` (not temp dirs), sorted by name."""
     found: list[CachedEnv] = []
@@ -310,7 +316,7 @@ def list_envs(cache_dir: Path) -> list[CachedEnv]:
     except OSError:
         return found
     for entry in entries:
-        if entry.name.startswith(".") or entry.name == "interpreters":
+        if entry.name.startswith(".") or entry.name in NOT_ENVS:
             continue
         if not entry.is_dir(follow_symlinks=False):
             continue

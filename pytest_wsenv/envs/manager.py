@@ -33,9 +33,17 @@ from ..target import Target
 from ..workspace import Workspace
 from . import cache, layers
 from ._checks import check_exact, distributions, previous_env, requirement_name
-from .backends import Backend, BackendChoice, IndexSettings, InstallPlan, select_backend
+from .backends import (
+    Backend,
+    BackendChoice,
+    IndexSettings,
+    InstallPlan,
+    SyncRequest,
+    UvBackend,
+    select_backend,
+)
 from .interpreters import Interpreter, find_interpreter
-from .plan import index_settings, plan_for
+from .plan import index_settings, plan_for, sync_flags
 from .spec import EnvSpec, diff, layer_specs, member_fingerprints
 from .unlocked import declared_requirements, pins_from_resolution
 
@@ -117,7 +125,7 @@ class EnvManager:
     def backend(self) -> Backend:
         with self._guard:
             if self._backend is None:
-                self._backend = select_backend(self._backend_choice)
+                self._backend = select_backend(self._backend_choice, self.cache_dir)
             return self._backend
 
     def _backend_id(self) -> tuple[str, str]:
@@ -304,10 +312,17 @@ class EnvManager:
             count = sum(len(p) for p in plans)
             if self.verbose:
                 self.log(f"{spec.name}: installing {count} packages with {backend.name}")
-            python = backend.create(spec.interpreter, tmp, log)
-            cache.checkpoint("created")
-            for plan in plans:
-                backend.install(python, plan, log)
+            if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
+                # uv's own sync engine: see the backend's docstring
+                flags = sync_flags(spec.target, self.no_install)
+                request = SyncRequest(self.workspace.root, flags, plans[0])
+                python = backend.sync(spec.interpreter, tmp, request, log)
+                cache.checkpoint("created")
+            else:
+                python = backend.create(spec.interpreter, tmp, log)
+                cache.checkpoint("created")
+                for plan in plans:
+                    backend.install(python, plan, log)
             cache.checkpoint("installed")
             site = cache.site_packages_of(tmp)
             if attached:

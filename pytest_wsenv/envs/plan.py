@@ -35,10 +35,11 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from ..lock import Closure, Pin
+from ..target import Target
 from ..workspace import Workspace
 from .backends.base import IndexSettings, InstallPlan
 
-__all__ = ["PYPI_SIMPLE", "index_settings", "plan_for"]
+__all__ = ["PYPI_SIMPLE", "index_settings", "plan_for", "sync_flags"]
 
 #: The default package index (what "no index configured" means for uv and pip).
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -72,6 +73,32 @@ def plan_for(
         require_hashes=bool(requirements) and all_hashed,
         origin="uv.lock",
     )
+
+
+def sync_flags(target: Target, no_install: frozenset[str]) -> tuple[str, ...]:
+    """``target`` as the selection flags of ``uv sync`` (the same as ``uv export``'s)."""
+    flags: list[str] = []
+    for package in target.packages:
+        flags += ["--package", package]
+    if target.all_packages:
+        flags.append("--all-packages")
+    for extra in target.extras:
+        flags += ["--extra", extra]
+    if target.all_extras:
+        flags.append("--all-extras")
+    for group in target.groups:
+        flags += ["--group", group]
+    for group in target.only_groups:
+        flags += ["--only-group", group]
+    if target.all_groups:
+        flags.append("--all-groups")
+    if target.no_dev:
+        flags.append("--no-dev")
+    if target.no_default_groups:
+        flags.append("--no-default-groups")
+    for name in sorted(no_install):
+        flags += ["--no-install-package", name]
+    return tuple(flags)
 
 
 def index_settings(

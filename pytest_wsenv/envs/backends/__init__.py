@@ -7,9 +7,18 @@ found) or ``pip`` (virtualenv + pip, always available).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from ...errors import ConfigError
-from .base import Backend, BackendChoice, BackendName, IndexSettings, InstallPlan, Log
+from .base import (
+    Backend,
+    BackendChoice,
+    BackendName,
+    IndexSettings,
+    InstallPlan,
+    Log,
+    SyncRequest,
+)
 from .pip import PipBackend
 from .uv import UvBackend
 
@@ -21,6 +30,7 @@ __all__ = [
     "InstallPlan",
     "Log",
     "PipBackend",
+    "SyncRequest",
     "UvBackend",
     "find_uv",
     "select_backend",
@@ -42,8 +52,9 @@ def find_uv() -> str | None:
         return None
 
 
-def select_backend(name: BackendChoice) -> Backend:
+def select_backend(name: BackendChoice, cache_dir: Path | None = None) -> Backend:
     """The backend called ``name``; ``auto`` is uv when it is found, else pip.
+    ``cache_dir`` is where the uv backend remembers uv's version.
 
     ConfigError when ``uv`` is asked for and not found, saying how to install it.
     """
@@ -51,7 +62,7 @@ def select_backend(name: BackendChoice) -> Backend:
         return PipBackend()
     uv = find_uv()
     if uv is not None:
-        return UvBackend(uv)
+        return UvBackend(uv, cache_dir)
     if name == "auto":
         return PipBackend()
     if name != "uv":

@@ -68,6 +68,26 @@ _DROPPED = frozenset(
         "UV_REQUIRE_HASHES",
         "UV_NO_VERIFY_HASHES",
         "UV_NO_BUILD_ISOLATION",
+        # what `uv sync` selects and where it installs: the request's flags say it all
+        "UV_FROZEN",
+        "UV_LOCKED",
+        "UV_NO_SYNC",
+        "UV_DEV",
+        "UV_NO_DEV",
+        "UV_NO_GROUP",
+        "UV_NO_DEFAULT_GROUPS",
+        "UV_NO_EDITABLE",
+        "UV_NO_SOURCES",
+        "UV_NO_INSTALL_PROJECT",
+        "UV_NO_INSTALL_WORKSPACE",
+        "UV_NO_INSTALL_LOCAL",
+        "UV_ONLY_INSTALL_PROJECT",
+        "UV_ONLY_INSTALL_WORKSPACE",
+        "UV_ONLY_INSTALL_LOCAL",
+        "UV_PROJECT",
+        "UV_WORKING_DIRECTORY",
+        "UV_VENV_SEED",
+        "UV_VENV_CLEAR",
     }
 )
 

@@ -15,7 +15,15 @@ from typing import Literal, Protocol
 
 from ..interpreters import Interpreter
 
-__all__ = ["Backend", "BackendChoice", "BackendName", "IndexSettings", "InstallPlan", "Log"]
+__all__ = [
+    "Backend",
+    "BackendChoice",
+    "BackendName",
+    "IndexSettings",
+    "InstallPlan",
+    "Log",
+    "SyncRequest",
+]
 
 BackendName = Literal["uv", "pip"]
 #: What a user may ask for: a backend by name, or ``auto`` (uv when found, else pip).
@@ -56,6 +64,22 @@ class InstallPlan:
 
     def __len__(self) -> int:
         return len(self.requirements) + len(self.editables)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """A locked target, for an installer that installs it from the lock itself.
+
+    ``project`` is the workspace root (where ``uv.lock`` is); ``flags`` select what to
+    install with the flags ``uv sync`` and ``uv export`` share (``--package``,
+    ``--extra``, ``--group``, ``--no-default-groups``, ``--no-install-package``...).
+    ``plan`` is the same target as an :class:`InstallPlan`: what the result must hold,
+    and what a failure message names (e.g. a package with no local copy when offline).
+    """
+
+    project: Path
+    flags: tuple[str, ...]
+    plan: InstallPlan
 
 
 class Backend(Protocol):

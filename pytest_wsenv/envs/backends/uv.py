@@ -1,6 +1,16 @@
-"""The uv backend: an in-process virtualenv + one ``uv pip install --no-deps``.
+"""The uv backend: ``uv sync`` for locked targets; else an in-process virtualenv + one
+``uv pip install --no-deps``.
 
-A cold build is one uv process and no interpreter start. The environment is created by
+A locked target (a member's closure in ``uv.lock``) is built by uv's own sync engine:
+``uv sync --frozen --exact`` with the target's selection flags, run at the workspace
+root with ``UV_PROJECT_ENVIRONMENT`` naming the directory being built. uv then creates
+the environment and installs the lock's packages itself, with every workspace setting
+(indexes, sources, ``no-build-isolation``, ``cache-keys``) exactly as ``uv sync``
+applies them, in the time ``uv sync`` takes. The environment engine still checks the
+result against the closure it computed (nothing missing, nothing extra).
+
+Layers (``--ws-with``, the runner) and targets without a lock are installed from a plan:
+a cold build is one uv process and no interpreter start. The environment is created by
 virtualenv's Python API (:mod:`._create`: a few milliseconds once virtualenv has cached
 the interpreter's facts, where ``uv venv`` is a process of its own). The plan is then
 installed by one ``uv pip install`` from one requirements file written once: the
@@ -47,8 +57,9 @@ from ..interpreters import Interpreter
 from ._create import create_virtualenv
 from ._diagnose import failure
 from ._process import installer_env, requirements_file, run
-from .base import BackendName, IndexSettings, InstallPlan, Log
-from .venv import base_executable, env_dir, relocate_scripts
+from ._versions import remembered_version
+from .base import BackendName, IndexSettings, InstallPlan, Log, SyncRequest
+from .venv import base_executable, env_dir, env_python, relocate_scripts
 
 __all__ = ["UvBackend", "index_flags"]
 
@@ -77,36 +88,54 @@ class UvBackend:
 
     name: BackendName = "uv"
 
-    def __init__(self, uv: str) -> None:
+    def __init__(self, uv: str, cache_dir: Path | None = None) -> None:
         self.uv = uv
+        self.cache_dir = cache_dir
         self._version: str | None = None
 
     def __repr__(self) -> str:
         return f"UvBackend({self.uv!r})"
 
     def version(self) -> str:
-        """``uv --version`` output, e.g. ``uv 0.13.8`` (memoized per backend object)."""
+        """``uv --version`` output, e.g. ``uv 0.13.8`` (memoized per backend object, and on
+        disk in ``cache_dir`` per binary)."""
         if self._version is None:
-            try:
-                proc = subprocess.run(
-                    [self.uv, "--version"],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    env=installer_env(),
-                )
-            except OSError as exc:
-                raise EnvBuildError(f"cannot run {self.uv}: {exc.strerror or exc}") from exc
-            if proc.returncode != 0 or not proc.stdout.strip():
-                raise EnvBuildError(
-                    f"`{self.uv} --version` failed", log_tail=(proc.stdout + proc.stderr)[-2000:]
-                )
-            # "uv 0.13.8 (abc123 2025-01-01)" -> "uv 0.13.8"
-            self._version = " ".join(proc.stdout.split()[:2])
+            self._version = remembered_version(self.uv, self.cache_dir, self._ask_version)
         return self._version
+
+    def _ask_version(self) -> str:
+        try:
+            proc = subprocess.run(
+                [self.uv, "--version"],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=installer_env(),
+            )
+        except OSError as exc:
+            raise EnvBuildError(f"cannot run {self.uv}: {exc.strerror or exc}") from exc
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise EnvBuildError(
+                f"`{self.uv} --version` failed", log_tail=(proc.stdout + proc.stderr)[-2000:]
+            )
+        # "uv 0.13.8 (abc123 2025-01-01)" -> "uv 0.13.8"
+        return " ".join(proc.stdout.split()[:2])
 
     def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
         return create_virtualenv(interpreter, dest, log)
+
+    def sync(self, interpreter: Interpreter, dest: Path, request: SyncRequest, log: Log) -> Path:
+        """Create the environment at ``dest`` holding the locked target of ``request``
+        (``uv sync --frozen --exact``); return its python."""
+        command = [self.uv, "sync", "--frozen", "--exact", "--no-progress"]
+        command += ["--python", str(interpreter.executable), *request.flags]
+        if request.plan.index.offline:
+            command.append("--offline")
+        env = installer_env({"UV_PROJECT_ENVIRONMENT": str(dest)})
+        output = run(command, log=log, env=env, cwd=request.project, where=dest)
+        if not output.ok:
+            raise failure("uv sync", output, request.plan, where=dest)
+        return env_python(dest)
 
     def install(self, python: Path, plan: InstallPlan, log: Log) -> None:
         if not len(plan):
