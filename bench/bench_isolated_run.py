@@ -6,7 +6,8 @@ which also checks that every command passes every test), then these commands are
 round-robin, ``--runs`` rounds, each round starting one command further along:
 
 - ``ours``: ``pytest --ws-isolated -q`` with the parent interpreter (pytest-wsenv
-  installed); ``ours -n 2``: the same with ``-n 2``;
+  installed); ``ours -n 2``: the same with ``-n 2``; ``ours -n 2 --ws-no-fork``: every
+  child a new interpreter instead of forked from a warm one;
 - ``uv-run loop``: a shell loop over the members of ``cd packages/M && uv run --frozen
   --isolated --package M -- python -m pytest -q``; ``uv-run xargs -P 2``: the same loop
   two at a time;
@@ -137,6 +138,10 @@ def _commands(
     commands: dict[str, tuple[Callable[[], str], Check]] = {
         "ours": (lambda: run(parent), _passed(total)),
         "ours -n 2": (lambda: run([*parent, "-n", "2"]), _passed(total)),
+        "ours -n 2 --ws-no-fork": (
+            lambda: run([*parent, "-n", "2", "--ws-no-fork"]),
+            _passed(total),
+        ),
         "uv-run loop": (lambda: run(["bash", "-c", loop]), _each_passed(len(names))),
         "uv-run xargs -P 2": (lambda: run(["bash", "-c", xargs]), _each_passed(len(names))),
     }
@@ -178,7 +183,8 @@ def _commands(
 
 
 def _children() -> list[int]:
-    """Pids of the live pytest-wsenv children (their command line names child.py)."""
+    """Pids of the live pytest-wsenv children and fork servers (their command line names
+    child.py, or zygote.py: a forked child keeps its server's command line)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -186,15 +192,17 @@ def _children() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"runner/child.py" in cmdline:
+            if b"runner/child.py" in cmdline or b"runner/zygote.py" in cmdline:
                 pids.append(int(entry.name))
     return pids
 
 
-def _rss_kib(pid: int) -> int:
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages (a forked child's, its server's) count once
+    in a sum over processes, where resident set sizes would count them in each."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -202,7 +210,7 @@ def _rss_kib(pid: int) -> int:
 
 
 def _peak_children(action: Callable[[], object]) -> tuple[int, float]:
-    """Run ``action`` while sampling the live children: (peak count, peak summed RSS MiB)."""
+    """Run ``action`` while sampling the live children: (peak count, peak summed PSS MiB)."""
     peak = [0, 0]
     done = threading.Event()
 
@@ -210,7 +218,7 @@ def _peak_children(action: Callable[[], object]) -> tuple[int, float]:
         while not done.wait(0.02):
             pids = _children()
             peak[0] = max(peak[0], len(pids))
-            peak[1] = max(peak[1], sum(_rss_kib(p) for p in pids))
+            peak[1] = max(peak[1], sum(_pss_kib(p) for p in pids))
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -242,7 +250,7 @@ def _measure(
     timer = Timer()
     timer.rounds({name: action for name, (action, _) in commands.items()}, runs)
     results = {name: summary(samples) for name, samples in timer.samples.items()}
-    for name in ("ours", "ours -n 2"):
+    for name in ("ours", "ours -n 2", "ours -n 2 --ws-no-fork"):
         count_, rss = _peak_children(commands[name][0])
         results[name]["peak_children"] = count_
         results[name]["peak_children_rss_mib"] = rss
@@ -269,8 +277,9 @@ def _report(count: int, rows: Mapping[str, Mapping[str, float]]) -> str:
         "",
         *(
             f"{name}: at most {rows[name]['peak_children']:.0f} children alive at once, "
-            f"{rows[name]['peak_children_rss_mib']:.0f} MiB resident in all (one extra run)"
-            for name in ("ours", "ours -n 2")
+            f"{rows[name]['peak_children_rss_mib']:.0f} MiB in all (proportional set size; "
+            "one extra run)"
+            for name in ("ours", "ours -n 2", "ours -n 2 --ws-no-fork")
         ),
         f"parent overhead, sequential: (ours - floor) / members = "
         f"{(ours - floor) / count * 1000:.0f} ms per member "

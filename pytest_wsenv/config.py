@@ -42,6 +42,7 @@ class WsConfig:
     no_install: tuple[str, ...]
     test_group: str
     max_restarts: int
+    no_fork: bool
 
     @classmethod
     def from_pytest(
@@ -81,6 +82,7 @@ class WsConfig:
             no_install=many("ws_no_install_package", "wsenv_no_install_packages"),
             test_group=str(config.getini("wsenv_test_group")).strip() or "dev",
             max_restarts=int(restarts),
+            no_fork=flag("ws_no_fork", "wsenv_no_fork"),
         )
 
 

@@ -19,10 +19,12 @@ from packaging.version import Version
 
 from .config import WsConfig, workspace_start
 from .envs.cache import resolve_cache_dir
+from .envs.layers import attached_layers
 from .envs.manager import EnvManager, ReadyEnv
 from .errors import SelectionError, WsenvError
 from .lock import Lock
 from .runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
+from .runner.forkserver import runtime_of
 from .selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from .workspace import Workspace
 
@@ -153,10 +155,12 @@ class _Controller:
         runs: Sequence[MemberRun],
         max_parallel: int,
         max_restarts: int,
+        fork: bool = True,
     ) -> None:
         self.config = config
         self.workspace = workspace
         self.manager = manager
+        self.fork = fork
         self.notes: list[str] = []
         self.skipped: list[tuple[MemberRun, str]] = []
         runnable = []
@@ -184,7 +188,7 @@ class _Controller:
             for run in runs
         ]
         self.run = IsolatedRun(
-            config, requests, max_parallel=max_parallel, max_restarts=max_restarts
+            config, requests, max_parallel=max_parallel, max_restarts=max_restarts, fork=fork
         )
 
     @classmethod
@@ -229,7 +233,15 @@ class _Controller:
             log=writer,
             verbose=config.option.verbose > 0,
         )
-        controller = cls(config, workspace, manager, runs, max_parallel, settings.max_restarts)
+        controller = cls(
+            config,
+            workspace,
+            manager,
+            runs,
+            max_parallel,
+            settings.max_restarts,
+            fork=not settings.no_fork,
+        )
         controller.notes = notes
         return controller
 
@@ -266,6 +278,10 @@ class _Controller:
         forwarded = [arg.replace("{key}", run.key) for arg in self._forwarded]
         args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
         env = clean_child_env(os.environ, ready.bin_dir, run.member)
+        runtime = None
+        if self.fork:
+            sites = [ready.site_packages, *attached_layers(ready.site_packages)]
+            runtime = runtime_of(interpreter.executable, sites, env)
         return ChildSpec(
             key=run.key,
             member=run.member,
@@ -275,6 +291,7 @@ class _Controller:
             env=env,
             nodeid_prefix=_relative(run.rootdir, self._parent_root),
             nodeid_suffix=run.suffix,
+            runtime=runtime,
         )
 
     # --- hooks ----------------------------------------------------------------------------
@@ -331,6 +348,8 @@ class _Controller:
                 line = f"{member}{extras}{python}: {ready.name} {state}, {tests} tests"
             if summary and summary.restarts:
                 line += f", {summary.restarts} restarts"
+            if summary and summary.forked and terminalreporter.verbosity > 0:
+                line += ", forked"
             if summary and summary.error:
                 line += f" ({summary.error.splitlines()[0]})"
             terminalreporter.write_line(line)

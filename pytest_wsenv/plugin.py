@@ -166,6 +166,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Dependency group that supplies pytest when a member's own groups do not",
         default="dev",
     )
+    flag(
+        "--ws-no-fork",
+        "wsenv_no_fork",
+        "Start every child as a new interpreter instead of forking it from a warm one "
+        "that has imported pytest",
+    )
     parser.addini(
         "wsenv_max_restarts",
         "How often a member's crashed child is restarted before its remaining "

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["CONFTEST", "Member", "alive", "write_workspace"]
+__all__ = ["CONFTEST", "Member", "alive", "fork_servers_with", "write_workspace"]
 
 CONFTEST = r"""
 import json
@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_wsenv.envs.backends.venv import site_packages
 from pytest_wsenv.errors import EnvBuildError
 from pytest_wsenv.runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
+from pytest_wsenv.runner.forkserver import runtime_of
 
 _ROOT = Path(__file__).parent
 _CFG = json.loads((_ROOT / "wsenv_test.json").read_text())
@@ -55,15 +57,22 @@ def _request(config, m):
         args = ["-p", "no:cacheprovider", f"--basetemp={_ROOT / '.tmp' / m['key']}"]
         args += _forwarded(config)
         selected = list(m.get("args") or [])
+        env = clean_child_env(os.environ, python.parent, m["member"], m.get("env"))
+        runtime = None
+        if _CFG.get("fork"):  # fork from a warm interpreter, as the plugin does by default
+            base = Path(getattr(sys, "_base_executable", sys.executable))
+            runtime = runtime_of(base, [site_packages(python)], env)
+            assert runtime is not None
         return ChildSpec(
             key=m["key"],
             member=m["member"],
             python=python,
             rootdir=_ROOT / m["dir"],
             args=tuple(args + selected),
-            env=clean_child_env(os.environ, python.parent, m["member"], m.get("env")),
+            env=env,
             nodeid_prefix=m["prefix"],
             nodeid_suffix=m.get("suffix", ""),
+            runtime=runtime,
         )
 
     return ChildRequest(
@@ -84,6 +93,7 @@ def pytest_configure(config):
         max_parallel=_CFG.get("max_parallel", 1),
         max_restarts=_CFG.get("max_restarts", 3),
         grace=_CFG.get("grace", 3.0),
+        fork=bool(_CFG.get("fork")),
     )
     config.pluginmanager.register(run, "wsenv-isolated-run")
     config.stash[_KEY] = run
@@ -100,7 +110,7 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(
             f"wsenv-summary key={s.key} member={s.member} run={s.tests_run} {outcomes} "
             f"restarts={s.restarts} exit={s.exitstatus} error={bool(s.error)} "
-            f"python={s.python} pytest={s.pytest} seconds={s.seconds:.1f}"
+            f"python={s.python} pytest={s.pytest} seconds={s.seconds:.1f} forked={s.forked}"
         )
 """
 
@@ -178,6 +188,21 @@ def alive(pid: int) -> bool:
     except OSError:
         return True
     return "\nState:\tZ" not in status
+
+
+def fork_servers_with(marker: str) -> list[int]:
+    """Live fork servers (``zygote.py``) whose environment holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if b"zygote.py" not in cmdline or not alive(int(entry.name)):
+                continue
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def kill_quietly(pid: int) -> None:

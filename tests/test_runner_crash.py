@@ -49,13 +49,14 @@ def crashing_member(how: str, when: str) -> Member:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
 @pytest.mark.parametrize("when", ["setup", "call", "teardown"])
 @pytest.mark.parametrize("how", ["exit1", "segv"])
 def test_crash_is_reported_and_the_rest_runs(
-    pytester: pytest.Pytester, how: str, when: str
+    pytester: pytest.Pytester, how: str, when: str, fork: bool
 ) -> None:
     other = Member("other", {"tests/test_o.py": "def test_other():\n    pass\n"})
-    write_workspace(pytester, crashing_member(how, when), other, print_summary=True)
+    write_workspace(pytester, crashing_member(how, when), other, print_summary=True, fork=fork)
     result = pytester.runpytest("-rA")
     nodeid = "packages/bird-feeder/tests/test_crash.py::test_crash"
     if when == "call":
@@ -78,7 +79,7 @@ def test_crash_is_reported_and_the_rest_runs(
             "PASSED other/tests/test_o.py::test_other",
         ]
     )
-    result.stdout.fnmatch_lines(["wsenv-summary key=bird-feeder *restarts=1 *"])
+    result.stdout.fnmatch_lines([f"wsenv-summary key=bird-feeder *restarts=1 *forked={fork}"])
     if how == "segv":
         # pytest's faulthandler in the child wrote the Python stack to stderr.
         result.stdout.fnmatch_lines(["last output of the child (stderr):", "*Fatal Python error*"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wsenv.errors import InterpreterNotFoundError
-from tests._runner_workspace import Member, alive, kill_quietly, write_workspace
+from tests._runner_workspace import Member, alive, fork_servers_with, kill_quietly, write_workspace
 
 from .support.workspaces import find_uv
 
@@ -38,7 +38,10 @@ def _wait_for(predicate: object, timeout: float) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_ctrl_c_stops_every_child_and_grandchild(pytester: pytest.Pytester, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_ctrl_c_stops_every_child_and_grandchild(
+    pytester: pytest.Pytester, tmp_path: Path, fork: bool
+) -> None:
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
     write_workspace(
@@ -48,6 +51,7 @@ def test_ctrl_c_stops_every_child_and_grandchild(pytester: pytest.Pytester, tmp_
         Member("idle", {"tests/test_idle.py": "def test_idle():\n    pass\n"}),
         max_parallel=2,
         grace=5.0,
+        fork=fork,
     )
     env = {**os.environ, "WSENV_PID_DIR": str(pid_dir)}
     env.pop("PYTEST_ADDOPTS", None)
@@ -64,6 +68,7 @@ def test_ctrl_c_stops_every_child_and_grandchild(pytester: pytest.Pytester, tmp_
         assert _wait_for(lambda: len(list(pid_dir.glob("*.pids"))) == 2, 60), "children never ran"
         time.sleep(0.2)
         pids = [int(p) for f in pid_dir.glob("*.pids") for p in f.read_text().split()]
+        assert bool(fork_servers_with(str(pid_dir))) == fork
         started = time.monotonic()
         parent.send_signal(signal.SIGINT)
         output, _ = parent.communicate(timeout=30)
@@ -73,6 +78,8 @@ def test_ctrl_c_stops_every_child_and_grandchild(pytester: pytest.Pytester, tmp_
         assert _wait_for(lambda: not any(alive(pid) for pid in pids), 10), [
             pid for pid in pids if alive(pid)
         ]
+        # the fork server, which has no test of its own to record its pid, is gone too
+        assert _wait_for(lambda: not fork_servers_with(str(pid_dir)), 10)
     finally:
         if parent.poll() is None:
             parent.kill()

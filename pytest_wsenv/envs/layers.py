@@ -27,6 +27,7 @@ top-level package of the same name would shadow it.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import os
 import re
@@ -46,6 +47,7 @@ __all__ = [
     "LAYERS_PTH",
     "Layer",
     "attach_layers",
+    "attached_layers",
     "layer_plan",
     "parent_pytest_version",
     "runner_requirements",
@@ -123,6 +125,23 @@ def attach_layers(env_python: Path, layer_site_packages: Sequence[Path]) -> Path
     scratch.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(scratch, target)
     return target
+
+
+def attached_layers(site: Path) -> list[Path]:
+    """The layer site-packages :func:`attach_layers` attached to ``site``, in order."""
+    try:
+        text = (site / LAYERS_PTH).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        prefix, _, rest = line.partition("site.addsitedir(")
+        if prefix and rest.endswith(")"):
+            try:
+                found.append(Path(ast.literal_eval(rest[:-1])))
+            except (ValueError, SyntaxError):
+                continue
+    return found
 
 
 def with_requirements(

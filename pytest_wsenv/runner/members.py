@@ -37,6 +37,7 @@ class ChildSummary:
     error: str | None = None
     python: str | None = None
     pytest: str | None = None
+    forked: bool = False  # the (last) child was forked from a warm interpreter
 
 
 class State(enum.Enum):
@@ -147,4 +148,5 @@ def summarize(m: Member, now: float) -> ChildSummary:
         error=m.error,
         python=None if m.hello is None else str(m.hello.get("python")),
         pytest=m.child_pytest,
+        forked=m.child is not None and m.child.forked,
     )

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pytest_wsenv.errors import EnvBuildError, WsenvError
+from pytest_wsenv.runner.forkserver import ForkServers
 from pytest_wsenv.runner.members import Member, State
 from pytest_wsenv.runner.process import ChildProcess, Exited, Garbage, Message
 from pytest_wsenv.runner.protocol import protocol_error
@@ -58,8 +59,11 @@ class ChildPool:
         *,
         collect_parallel: int,
         grace: float,
+        fork: bool = True,
     ) -> None:
         self.members = members
+        #: warm interpreters to fork children from (see ``forkserver.py``)
+        self.forks = ForkServers() if fork else None
         self.listener = listener
         self.collect_parallel = collect_parallel
         self.grace = grace
@@ -113,13 +117,15 @@ class ChildPool:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             self.events.put(_Prepared(m, None, text.rstrip()))
         else:
+            if self.forks is not None and spec.runtime is not None:
+                self.forks.warm(spec.runtime, spec.env)  # the child is forked if it can be
             self.events.put(_Prepared(m, spec, None))
 
     def start_child(self, m: Member) -> None:
         """Start a child for ``m.spec`` (first start or restart); OSError if it cannot."""
         assert m.spec is not None
         m.reset_child(None)
-        child = ChildProcess(m.spec, self.events, m)
+        child = ChildProcess(m.spec, self.events, m, self.forks)
         m.reset_child(child)
         m.state = State.COLLECTING
         self._children.append(child)
@@ -220,6 +226,8 @@ class ChildPool:
         except BaseException:
             self.abort()
             raise
+        if self.forks is not None:
+            self.forks.close()
 
     def abort(self) -> None:
         """Stop every child now: SIGINT to each process group, SIGKILL after the grace time."""
@@ -244,3 +252,5 @@ class ChildPool:
         finally:
             for child in live:
                 child.kill_leftovers()
+            if self.forks is not None:
+                self.forks.close(kill=True)

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from typing import Any
 
+from pytest_wsenv.runner.forkserver import Forked, ForkServers
 from pytest_wsenv.runner.protocol import (
     BOOTSTRAP,
     CHILD_SCRIPT,
@@ -32,6 +33,7 @@ from pytest_wsenv.runner.protocol import (
 )
 from pytest_wsenv.runner.protocol import encode_command as _encode
 from pytest_wsenv.runner.spec import ChildSpec
+from pytest_wsenv.runner.zygote import CMD_FD, MSG_FD
 
 __all__ = ["OUTPUT_TAIL_BYTES", "ChildProcess", "Exited", "Garbage", "Message"]
 
@@ -78,35 +80,105 @@ class _Tail:
         return b"".join(self._chunks)[-self._limit :]
 
 
-class ChildProcess:
-    """A started child; ``events`` receives its :data:`Event` objects in order."""
+class _Started:
+    """A child started as a new interpreter."""
 
-    def __init__(self, spec: ChildSpec, events: queue.SimpleQueue[Any], owner: object) -> None:
+    def __init__(self, spec: ChildSpec, msg_write: int, cmd_read: int) -> None:
+        options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": msg_write, "cmd_fd": cmd_read})
+        self.proc = subprocess.Popen(
+            [str(spec.python), "-c", BOOTSTRAP, str(CHILD_SCRIPT), options, *spec.args],
+            cwd=spec.rootdir,
+            env=dict(spec.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(msg_write, cmd_read),
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.pid = self.proc.pid
+        self.stdout = self.proc.stdout.fileno()
+        self.stderr = self.proc.stderr.fileno()
+
+    def wait(self) -> int | None:
+        return self.proc.wait()
+
+    def close(self) -> None:
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+class _ForkedChild:
+    """A child forked by a fork server."""
+
+    def __init__(self, forked: Forked) -> None:
+        self._forked = forked
+        self.pid = forked.pid
+        self.stdout = forked.stdout
+        self.stderr = forked.stderr
+
+    def wait(self) -> int | None:
+        return self._forked.wait()
+
+    def close(self) -> None:
+        for fd in (self.stdout, self.stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _fork(
+    spec: ChildSpec, forks: ForkServers | None, msg_write: int, cmd_read: int
+) -> _ForkedChild | None:
+    if forks is None or spec.runtime is None:
+        return None
+    server = forks.ready(spec.runtime)
+    if server is None:
+        return None
+    options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": MSG_FD, "cmd_fd": CMD_FD})
+    forked = server.spawn(
+        [str(CHILD_SCRIPT), options, *spec.args],
+        cwd=spec.rootdir,
+        env=spec.env,
+        executable=spec.python,
+        msg_fd=msg_write,
+        cmd_fd=cmd_read,
+    )
+    return None if forked is None else _ForkedChild(forked)
+
+
+class ChildProcess:
+    """A started child; ``events`` receives its :data:`Event` objects in order.
+
+    The child is forked from a warm fork server when ``forks`` has a ready one for the
+    spec's runtime, else started as a new interpreter.
+    """
+
+    def __init__(
+        self,
+        spec: ChildSpec,
+        events: queue.SimpleQueue[Any],
+        owner: object,
+        forks: ForkServers | None = None,
+    ) -> None:
         self.spec = spec
         self.owner = owner
         self.started = time.monotonic()
         self.returncode: int | None = None
         msg_read, msg_write = os.pipe()
         cmd_read, cmd_write = os.pipe()
-        options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": msg_write, "cmd_fd": cmd_read})
         try:
-            self.proc = subprocess.Popen(
-                [str(spec.python), "-c", BOOTSTRAP, str(CHILD_SCRIPT), options, *spec.args],
-                cwd=spec.rootdir,
-                env=dict(spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(msg_write, cmd_read),
-                start_new_session=True,
-            )
+            started = _fork(spec, forks, msg_write, cmd_read)
+            self.forked = started is not None
+            self._child: _Started | _ForkedChild = started or _Started(spec, msg_write, cmd_read)
         except BaseException:
             for fd in (msg_read, msg_write, cmd_read, cmd_write):
                 os.close(fd)
             raise
         os.close(msg_write)
         os.close(cmd_read)
-        self.pid = self.proc.pid
+        self.pid = self._child.pid
         self._cmd_fd: int | None = cmd_write
         self._msg_fd = msg_read
         self._events = events
@@ -152,8 +224,7 @@ class ChildProcess:
         stdout, stderr = _Tail(OUTPUT_TAIL_BYTES), _Tail(OUTPUT_TAIL_BYTES)
         returncode = -1
         try:
-            assert self.proc.stdout is not None and self.proc.stderr is not None
-            out_fd, err_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno()
+            out_fd, err_fd = self._child.stdout, self._child.stderr
             tails = {out_fd: stdout, err_fd: stderr}
             with selectors.DefaultSelector() as selector:
                 for fd in (self._msg_fd, out_fd, err_fd):
@@ -174,7 +245,7 @@ class ChildProcess:
                             tails[key.fd].add(data)
                         else:
                             selector.unregister(key.fd)
-                returncode = self.proc.wait()
+                returncode = self._wait(stderr)
                 # The child is gone; whatever it started may still hold stdout/stderr open,
                 # so take only what is already there.
                 for fd, tail in tails.items():
@@ -182,15 +253,19 @@ class ChildProcess:
         except BaseException as exc:  # the reader must never raise
             stderr.add(f"\n[pytest-wsenv reader error: {exc!r}]\n".encode())
             with contextlib.suppress(BaseException):
-                returncode = self.proc.wait()
+                returncode = self._wait(stderr)
         finally:
             with contextlib.suppress(OSError):
                 os.close(self._msg_fd)
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+            self._child.close()
             self._events.put(Exited(self, returncode, stdout.value(), stderr.value()))
+
+    def _wait(self, stderr: _Tail) -> int:
+        code = self._child.wait()
+        if code is None:
+            stderr.add(b"\n[pytest-wsenv: the fork server ended first; exit status unknown]\n")
+            return -1
+        return code
 
     def _put_lines(self, buffer: bytes) -> bytes:
         *lines, rest = buffer.split(b"\n")

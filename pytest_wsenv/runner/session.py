@@ -98,6 +98,8 @@ class IsolatedRun(ExitHandling):
         ``max_parallel`` and the CPU count). Collected children wait, idle, for their turn.
     :param max_restarts: How often one member's child is restarted after crashes.
     :param grace: Seconds a child gets to exit after SIGINT before SIGKILL.
+    :param fork: Fork children from a warm interpreter where their spec allows it
+        (``ChildSpec.runtime``); false starts every child as a new interpreter.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class IsolatedRun(ExitHandling):
         collect_parallel: int | None = None,
         max_restarts: int = 3,
         grace: float = DEFAULT_GRACE,
+        fork: bool = True,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -123,7 +126,7 @@ class IsolatedRun(ExitHandling):
         self.grace = grace
         self._members = [Member(r) for r in requests]
         self._pool = ChildPool(
-            self._members, self, collect_parallel=self.collect_parallel, grace=grace
+            self._members, self, collect_parallel=self.collect_parallel, grace=grace, fork=fork
         )
         self._running = 0
         self._run_queue: deque[Member] = deque()

@@ -30,6 +30,10 @@ import os
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_wsenv.runner.forkserver import Runtime
 
 __all__ = [
     "MEMBER_ENV",
@@ -88,6 +92,9 @@ class ChildSpec:
         they are the same directory.
     :param nodeid_suffix: ``""`` normally; a distinct suffix such as ``"@py3.12"`` when one
         member runs in several children of the same session.
+    :param runtime: Where the environment's pytest is and who it is, when the child may be
+        forked from a warm interpreter (see :mod:`.forkserver`); ``None`` to always start
+        a new interpreter.
     """
 
     key: str
@@ -98,6 +105,7 @@ class ChildSpec:
     env: Mapping[str, str]
     nodeid_prefix: str = ""
     nodeid_suffix: str = ""
+    runtime: Runtime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,0 +1,343 @@
+"""Start children by forking a warm interpreter that has already imported pytest.
+
+Importing pytest is most of what a child costs before it collects anything (about 70% of
+a bare ``python -m pytest`` start). Children whose environments share one base
+interpreter and byte-identical copies of pytest and its requirements (:class:`Runtime`,
+compared through their ``RECORD`` files) are forked from one fork server (``zygote.py``)
+that imported pytest once; each forked child then rebuilds ``sys.path`` for its own
+environment with :func:`site.main`, so what it can import is exactly what that
+environment's own python could. Anything that does not fit (no ``RECORD``, a server
+that fails to start or reports a module it cannot vouch for) starts children the
+ordinary way; forking is an optimisation, never a requirement.
+
+The server is started with the first child's environment (the ``PYTHON*`` variables
+read at interpreter start are part of :class:`Runtime`'s key, so every child it forks
+would have started with the same ones) in a session of its own, and ends when its
+control socket closes (:meth:`ForkServers.close`) or is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from pytest_wsenv.runner.protocol import BOOTSTRAP
+
+__all__ = ["ForkServer", "ForkServers", "Forked", "Runtime", "runtime_of"]
+
+ZYGOTE_SCRIPT = Path(__file__).with_name("zygote.py")
+
+#: Seconds to wait for a server to import pytest, and for it to answer a fork request.
+START_TIMEOUT = 60.0
+FORK_TIMEOUT = 30.0
+
+#: Variables that may differ between the children of one server: set after the fork.
+_SET_AFTER_FORK = frozenset({"PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Runtime:
+    """pytest and its requirements as one environment holds them.
+
+    ``python`` is the base interpreter, ``paths`` the directories holding the
+    distributions (site-packages first, then attached layers), ``records`` their
+    ``RECORD`` files; ``key`` hashes the interpreter, the start-time ``PYTHON*``
+    variables and every ``RECORD``'s content, so two environments with the same key have
+    the same files.
+    """
+
+    python: str
+    paths: tuple[str, ...]
+    records: tuple[str, ...]
+    key: str
+
+
+def _dist_infos(directory: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.endswith(".dist-info"):
+            found.setdefault(canonicalize_name(entry[:-10].split("-", 1)[0]), directory / entry)
+    return found
+
+
+def _requirement_names(metadata: bytes) -> list[str]:
+    """Names in ``Requires-Dist`` that are not behind an extra."""
+    names: list[str] = []
+    for line in metadata.decode("utf-8", "replace").splitlines():
+        if not line:
+            break  # end of the headers
+        if not line.startswith("Requires-Dist:"):
+            continue
+        try:
+            requirement = Requirement(line.partition(":")[2].strip())
+        except InvalidRequirement:
+            continue
+        if requirement.marker is not None and "extra" in str(requirement.marker):
+            continue
+        names.append(canonicalize_name(requirement.name))
+    return names
+
+
+def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> Runtime | None:
+    """The :class:`Runtime` of an environment whose import directories are ``site_dirs``
+    (in ``sys.path`` order); ``None`` when pytest or a ``RECORD`` is not found."""
+    infos = [_dist_infos(d) for d in site_dirs]
+
+    def find(name: str) -> Path | None:
+        for found in infos:
+            if name in found:
+                return found[name]
+        return None
+
+    pytest_info = find("pytest")
+    if pytest_info is None:
+        return None
+    try:
+        names = ["pytest", *_requirement_names((pytest_info / "METADATA").read_bytes())]
+    except OSError:
+        return None
+    digest = hashlib.sha256()
+    digest.update(os.fsencode(os.path.realpath(python)))
+    for name, value in sorted(env.items()):
+        if name.startswith("PYTHON") and name not in _SET_AFTER_FORK:
+            digest.update(f"\0{name}={value}".encode())
+    paths: list[str] = []
+    records: list[str] = []
+    for name in dict.fromkeys(names):
+        info = find(name)
+        digest.update(f"\0{name}\0".encode())
+        if info is None:
+            continue  # not installed (a marker excludes it here): the same for every env
+        try:
+            digest.update((info / "RECORD").read_bytes())
+        except OSError:
+            return None
+        records.append(str(info / "RECORD"))
+        if str(info.parent) not in paths:
+            paths.append(str(info.parent))
+    return Runtime(str(python), tuple(paths), tuple(records), digest.hexdigest())
+
+
+@dataclasses.dataclass(slots=True)
+class Forked:
+    """A child forked by a server: its pid, the parent's ends of its output pipes, and a
+    way to learn its exit code."""
+
+    pid: int
+    stdout: int
+    stderr: int
+    server: ForkServer
+
+    def wait(self) -> int | None:
+        """The exit code (``-N`` for signal N); ``None`` when the server ended first."""
+        return self.server.wait(self.pid)
+
+
+class ForkServer:
+    """One running ``zygote.py`` and the thread reading its answers."""
+
+    def __init__(self, runtime: Runtime, env: Mapping[str, str]) -> None:
+        self.runtime = runtime
+        ours, theirs = socket.socketpair()
+        options = {
+            "control_fd": theirs.fileno(),
+            "paths": [*runtime.paths],
+            "records": [*runtime.records],
+        }
+        try:
+            self.proc = subprocess.Popen(
+                [runtime.python, "-S", "-c", BOOTSTRAP, str(ZYGOTE_SCRIPT), json.dumps(options)],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                cwd="/",
+            )
+        finally:
+            theirs.close()
+        self._sock = ours
+        self._send_lock = threading.Lock()
+        self._state = threading.Condition()
+        self._answers: dict[int, queue.SimpleQueue[int | None]] = {}
+        self._exits: dict[int, int] = {}
+        self._next_id = 0
+        self._ended = False
+        self.ready: bool | None = None  # None until the server answered
+        self.reason = ""
+        self.pytest = ""
+        threading.Thread(target=self._read, name="wsenv-forkserver", daemon=True).start()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
+        with self._state:
+            self._state.wait_for(lambda: self.ready is not None or self._ended, timeout)
+            return bool(self.ready) and not self._ended
+
+    def spawn(
+        self,
+        argv: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        executable: Path,
+        msg_fd: int,
+        cmd_fd: int,
+    ) -> Forked | None:
+        """Fork a child running ``argv`` (``sys.argv`` of the child script, whose message
+        and command descriptors are then 3 and 4); ``None`` when the server cannot."""
+        if not self.ready or self._ended:
+            return None
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        answer: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        request = {"argv": argv, "cwd": str(cwd), "env": dict(env), "executable": str(executable)}
+        try:
+            with self._send_lock:
+                self._next_id += 1
+                request_id = self._next_id
+                with self._state:
+                    self._answers[request_id] = answer
+                data = json.dumps({"id": request_id, **request}).encode()
+                socket.send_fds(
+                    self._sock, [len(data).to_bytes(8, "big")], [out_w, err_w, msg_fd, cmd_fd]
+                )
+                self._sock.sendall(data)
+            pid = answer.get(timeout=FORK_TIMEOUT)
+        except (OSError, queue.Empty):
+            pid = None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        if pid is None:
+            os.close(out_r)
+            os.close(err_r)
+            return None
+        return Forked(pid, out_r, err_r, self)
+
+    def wait(self, pid: int) -> int | None:
+        with self._state:
+            self._state.wait_for(lambda: pid in self._exits or self._ended)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        """Close the control socket (the server exits) and make sure it is gone."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+    def _read(self) -> None:
+        pending = b""
+        try:
+            while True:
+                data = self._sock.recv(1 << 16)
+                if not data:
+                    break
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    self._handle(json.loads(line))
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._state:
+                self._ended = True
+                if self.ready is None:
+                    self.ready = False
+                    self.reason = self.reason or "the fork server ended before it was ready"
+                for answer in self._answers.values():
+                    answer.put(None)
+                self._answers.clear()
+                self._state.notify_all()
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        with self._state:
+            if "exited" in message:
+                self._exits[int(message["exited"])] = int(message["code"])
+            elif "id" in message:
+                answer = self._answers.pop(int(message["id"]), None)
+                if answer is not None:
+                    answer.put(int(message["pid"]))
+            elif "ready" in message:
+                self.ready = bool(message["ready"])
+                self.reason = str(message.get("reason", ""))
+                self.pytest = str(message.get("pytest", ""))
+            self._state.notify_all()
+
+
+class ForkServers:
+    """The fork servers of one run, one per :attr:`Runtime.key`, started on demand."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: dict[str, ForkServer] = {}
+        self._starting: dict[str, threading.Lock] = {}
+        self.closed = False
+
+    def warm(self, runtime: Runtime, env: Mapping[str, str]) -> ForkServer | None:
+        """The ready server for ``runtime``, starting it (and waiting) when needed;
+        ``None`` when it cannot serve. Safe from any thread."""
+        with self._lock:
+            if self.closed:
+                return None
+            gate = self._starting.setdefault(runtime.key, threading.Lock())
+        with gate:
+            with self._lock:
+                server = self._servers.get(runtime.key)
+                if server is None and not self.closed:
+                    try:
+                        server = ForkServer(runtime, env)
+                    except OSError:
+                        return None
+                    self._servers[runtime.key] = server
+            if server is None or not server.wait_ready():
+                return None
+            return server
+
+    def ready(self, runtime: Runtime) -> ForkServer | None:
+        """The server for ``runtime`` if it is already running and ready (never waits)."""
+        with self._lock:
+            server = self._servers.get(runtime.key)
+        if server is None or not server.ready:
+            return None
+        return server
+
+    def close(self, *, kill: bool = False) -> None:
+        with self._lock:
+            self.closed = True
+            servers = list(self._servers.values())
+        for server in servers:
+            if kill:
+                server.kill()
+            else:
+                server.close()
