@@ -240,7 +240,7 @@ class _Controller:
             runs,
             max_parallel,
             settings.max_restarts,
-            fork=not settings.no_fork,
+            fork=not settings.no_fork and hasattr(os, "fork"),
         )
         controller.notes = notes
         return controller

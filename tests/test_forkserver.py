@@ -22,6 +22,7 @@ PROBE = """
 
     def test_probe():
         facts = {
+            "parent": os.getppid(),
             "path": sys.path,
             "prefix": [sys.prefix, sys.exec_prefix, sys.base_prefix],
             "executable": sys.executable,
@@ -97,6 +98,12 @@ def test_forked_child_sees_exactly_what_a_new_interpreter_sees(
             member: json.loads((probe_dir / f"{member}.json").read_text())
             for member in ("left-member", "right-member")
         }
+    # one fork server (the forked children's parent) served both members
+    assert facts["forked"]["left-member"].pop("parent") == facts["forked"]["right-member"].pop(
+        "parent"
+    )
+    for member in facts["new"].values():
+        member.pop("parent")
     assert facts["forked"] == facts["new"]
     # one server served both members, yet neither sees the other's packages
     left, right = facts["forked"]["left-member"], facts["forked"]["right-member"]
@@ -129,7 +136,8 @@ def test_runtime_key_follows_the_files_of_pytest_and_its_requirements(tmp_path: 
             "pytest",
             "9.0",
             ["pluggy>=1", "tomli; python_version < '3.11'", "hypothesis; extra == 'dev'"],
-            "pytest/__init__.py,sha256=x,1\n",
+            # a console script names the env's own python: its hash differs per env
+            f"pytest/__init__.py,sha256=x,1\n../../../bin/pytest,sha256={env},9\n",
         )
         _dist(site, "pluggy", "1.6", [], "pluggy/__init__.py,sha256=y,1\n")
         _dist(site, f"other_{env}", "1.0", [], "other.py,,\n")  # not pytest's: not compared

@@ -56,8 +56,8 @@ class Runtime:
     ``python`` is the base interpreter, ``paths`` the directories holding the
     distributions (site-packages first, then attached layers), ``records`` their
     ``RECORD`` files; ``key`` hashes the interpreter, the start-time ``PYTHON*``
-    variables and every ``RECORD``'s content, so two environments with the same key have
-    the same files.
+    variables and every ``RECORD``'s rows for files inside site-packages (each with its
+    hash), so two environments with the same key have the same importable files.
     """
 
     python: str
@@ -96,6 +96,14 @@ def _requirement_names(metadata: bytes) -> list[str]:
     return names
 
 
+def _importable_rows(record: bytes) -> bytes:
+    """The rows of a ``RECORD`` for files inside site-packages: console scripts and other
+    files outside it (``../../../bin/pytest``) name the environment's own python in their
+    first line, so their hashes differ between otherwise identical installations."""
+    rows = [row for row in record.splitlines() if not row.startswith((b"..", b"/"))]
+    return b"\n".join(rows)
+
+
 def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> Runtime | None:
     """The :class:`Runtime` of an environment whose import directories are ``site_dirs``
     (in ``sys.path`` order); ``None`` when pytest or a ``RECORD`` is not found."""
@@ -127,7 +135,7 @@ def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> R
         if info is None:
             continue  # not installed (a marker excludes it here): the same for every env
         try:
-            digest.update((info / "RECORD").read_bytes())
+            digest.update(_importable_rows((info / "RECORD").read_bytes()))
         except OSError:
             return None
         records.append(str(info / "RECORD"))
