@@ -74,6 +74,18 @@ FILES = {
 }
 
 BIRD = Target(packages=("bird-feeder",))
+#: What bird-feeder's env holds: its closure (seeds editable too) plus the dev group.
+BIRD_DISTRIBUTIONS = [
+    "bird-feeder",
+    "iniconfig",
+    "packaging",
+    "pluggy",
+    "pygments",
+    "pytest",
+    "seeds",
+    "tinyleft",
+    "tinyright",
+]
 
 
 class Engine:
@@ -132,17 +144,7 @@ def test_build_then_reuse(engine: Engine, tmp_path: Path) -> None:
     assert re.search(r"\(uv, 9 packages\) \.\.\. \d+\.\ds$", line)
     assert env.packages == 9
     # exactly the closure: members editable, third-party pinned, nothing else
-    assert distributions(env, tmp_path) == [
-        "bird-feeder",
-        "iniconfig",
-        "packaging",
-        "pluggy",
-        "pygments",
-        "pytest",
-        "seeds",
-        "tinyleft",
-        "tinyright",
-    ]
+    assert distributions(env, tmp_path) == BIRD_DISTRIBUTIONS
     out = subprocess.run(
         [str(env.python), "-c", "import bird_feeder, tinyleft; print(tinyleft.VERSION)"],
         cwd=tmp_path,
@@ -328,17 +330,7 @@ def test_without_a_lock_the_declared_requirements_are_resolved(
 def test_pip_backend_builds_the_same_closure(engine: Engine, tmp_path: Path) -> None:
     env = engine.ensure(backend="pip")
     assert "(pip, 9 packages)" in engine.builds()[0]
-    assert distributions(env, tmp_path) == [
-        "bird-feeder",
-        "iniconfig",
-        "packaging",
-        "pluggy",
-        "pygments",
-        "pytest",
-        "seeds",
-        "tinyleft",
-        "tinyright",
-    ]
+    assert distributions(env, tmp_path) == BIRD_DISTRIBUTIONS
     out = subprocess.run(
         [str(env.bin_dir / "pytest"), "--version"],
         cwd=tmp_path,

@@ -14,6 +14,7 @@ from pytest_wsenv.envs.interpreters import Interpreter, find_interpreter
 from pytest_wsenv.envs.layers import (
     LAYERS_PTH,
     attach_layers,
+    attached_layers,
     layer_plan,
     parent_pytest_version,
     runner_requirements,
@@ -197,6 +198,7 @@ def test_layer_is_importable_but_member_pins_win(
     pth = attach_layers(member, [layer_sp])
     assert pth == member_sp / LAYERS_PTH
     assert sorted(p.name for p in member_sp.glob("*.pth"))[-1] == LAYERS_PTH
+    assert attached_layers(member_sp) == [layer_sp.absolute()]  # read back, for forking
 
     seen = json.loads(run(member, PROBE))
     assert Path(seen["purelib"]) == member_sp  # site_packages() without starting python
@@ -210,6 +212,7 @@ def test_layer_is_importable_but_member_pins_win(
 
     attach_layers(member, [])  # detaching removes the layer again
     assert not pth.exists()
+    assert attached_layers(member_sp) == []
     run(member, "import tinyleft\ntry:\n import tinyextra\nexcept ImportError: pass\nelse: 1/0")
 
 

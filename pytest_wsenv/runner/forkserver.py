@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
 import queue
@@ -35,6 +36,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from pytest_wsenv.envs._checks import distributions
 from pytest_wsenv.runner.protocol import BOOTSTRAP
 
 __all__ = ["ForkServer", "ForkServers", "Forked", "Runtime", "runtime_of"]
@@ -67,32 +69,24 @@ class Runtime:
 
 
 def _dist_infos(directory: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
     try:
-        entries = os.listdir(directory)
+        found = distributions(directory)
     except OSError:
-        return found
-    for entry in entries:
-        if entry.endswith(".dist-info"):
-            found.setdefault(canonicalize_name(entry[:-10].split("-", 1)[0]), directory / entry)
-    return found
+        return {}
+    return {name: directory / entry for name, entry in found.items()}
 
 
-def _requirement_names(metadata: bytes) -> list[str]:
-    """Names in ``Requires-Dist`` that are not behind an extra."""
+def _requirement_names(info: Path) -> list[str]:
+    """Names in the ``Requires-Dist`` of the distribution at ``info`` that are not behind
+    an extra."""
     names: list[str] = []
-    for line in metadata.decode("utf-8", "replace").splitlines():
-        if not line:
-            break  # end of the headers
-        if not line.startswith("Requires-Dist:"):
-            continue
+    for line in importlib.metadata.PathDistribution(info).requires or ():
         try:
-            requirement = Requirement(line.partition(":")[2].strip())
+            requirement = Requirement(line)
         except InvalidRequirement:
             continue
-        if requirement.marker is not None and "extra" in str(requirement.marker):
-            continue
-        names.append(canonicalize_name(requirement.name))
+        if requirement.marker is None or "extra" not in str(requirement.marker):
+            names.append(canonicalize_name(requirement.name))
     return names
 
 
@@ -118,10 +112,7 @@ def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> R
     pytest_info = find("pytest")
     if pytest_info is None:
         return None
-    try:
-        names = ["pytest", *_requirement_names((pytest_info / "METADATA").read_bytes())]
-    except OSError:
-        return None
+    names = ["pytest", *_requirement_names(pytest_info)]
     digest = hashlib.sha256()
     digest.update(os.fsencode(os.path.realpath(python)))
     for name, value in sorted(env.items()):
@@ -157,6 +148,12 @@ class Forked:
     def wait(self) -> int | None:
         """The exit code (``-N`` for signal N); ``None`` when the server ended first."""
         return self.server.wait(self.pid)
+
+    def close(self) -> None:
+        """Close the parent's ends of the output pipes."""
+        for fd in (self.stdout, self.stderr):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class ForkServer:

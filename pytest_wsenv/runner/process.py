@@ -110,34 +110,16 @@ class _Started:
                     stream.close()
 
 
-class _ForkedChild:
-    """A child forked by a fork server."""
-
-    def __init__(self, forked: Forked) -> None:
-        self._forked = forked
-        self.pid = forked.pid
-        self.stdout = forked.stdout
-        self.stderr = forked.stderr
-
-    def wait(self) -> int | None:
-        return self._forked.wait()
-
-    def close(self) -> None:
-        for fd in (self.stdout, self.stderr):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 def _fork(
     spec: ChildSpec, forks: ForkServers | None, msg_write: int, cmd_read: int
-) -> _ForkedChild | None:
+) -> Forked | None:
     if forks is None or spec.runtime is None:
         return None
     server = forks.ready(spec.runtime)
     if server is None:
         return None
     options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": MSG_FD, "cmd_fd": CMD_FD})
-    forked = server.spawn(
+    return server.spawn(
         [str(CHILD_SCRIPT), options, *spec.args],
         cwd=spec.rootdir,
         env=spec.env,
@@ -145,7 +127,6 @@ def _fork(
         msg_fd=msg_write,
         cmd_fd=cmd_read,
     )
-    return None if forked is None else _ForkedChild(forked)
 
 
 class ChildProcess:
@@ -171,7 +152,7 @@ class ChildProcess:
         try:
             started = _fork(spec, forks, msg_write, cmd_read)
             self.forked = started is not None
-            self._child: _Started | _ForkedChild = started or _Started(spec, msg_write, cmd_read)
+            self._child: _Started | Forked = started or _Started(spec, msg_write, cmd_read)
         except BaseException:
             for fd in (msg_read, msg_write, cmd_read, cmd_write):
                 os.close(fd)
