@@ -92,7 +92,8 @@ def test_publish_is_complete_and_relocated(built: tuple[Path, Manifest]) -> None
     assert manifest.path == env
     assert not list(cache_dir.glob(".m-py3.11-aaaa.tmp-*"))
     assert (env / MANIFEST).is_file()
-    assert (env / LAST_USED).is_file()
+    assert not (env / LAST_USED).exists()  # made at the first reuse
+    assert manifest.last_used == manifest.created
     # the script built in the temp dir now runs with the final env's python
     assert (env / "bin" / "tool").read_text().startswith(f"#!{env / 'bin' / 'python'}\n")
     out = subprocess.run([str(env / "bin" / "tool")], capture_output=True, text=True, check=True)
@@ -104,6 +105,8 @@ def test_publish_is_complete_and_relocated(built: tuple[Path, Manifest]) -> None
 def test_reuse_check_touches_last_used(built: tuple[Path, Manifest]) -> None:
     cache_dir, manifest = built
     marker = manifest.path / LAST_USED
+    assert isinstance(check(cache_dir, manifest.name, manifest.key), Manifest)
+    assert marker.is_file()  # the first reuse makes it
     os.utime(marker, (1_000_000, 1_000_000))
     assert isinstance(check(cache_dir, manifest.name, manifest.key), Manifest)
     assert marker.stat().st_mtime > time.time() - 60
@@ -216,6 +219,35 @@ def test_list_and_prune(tmp_path: Path) -> None:
     assert set(prune(cache_dir, {"aaaa"}, all=True)) == {keep.path, busy_tmp}
     assert [e.name for e in list_envs(cache_dir)] == []
     assert (cache_dir / "CACHEDIR.TAG").exists()
+
+
+@pytest.mark.skipif(os.name == "nt", reason="builds through a link on POSIX only")
+def test_building_at_the_final_path_through_a_link(tmp_path: Path) -> None:
+    """build_path links the final path to the temp dir while nothing is there; the
+    link is never a ready env, a failed build removes it, prune removes a killed one's."""
+    cache_dir = ensure_cache_dir(tmp_path / "cache")
+    name = "m-py3.11-aaaa"
+    tmp = new_temp_dir(cache_dir, name)
+    final = cache.build_path(cache_dir, name, tmp)
+    assert final == cache_dir / name and final.is_symlink() and final.resolve() == tmp
+    assert [(e.name, e.problem) for e in list_envs(cache_dir)] == [(name, cache._UNFINISHED)]
+    cache.abandon(cache_dir, name, tmp)
+    assert not os.path.lexists(final) and not tmp.exists()
+
+    tmp = new_temp_dir(cache_dir, name)
+    cache.build_path(cache_dir, name, tmp)
+    (tmp / "pyvenv.cfg").write_text("home = /nowhere\n")
+    assert sorted(map(str, prune(cache_dir, set()))) == sorted([str(final), str(tmp)])
+    assert not os.path.lexists(final) and not tmp.exists()
+
+    tmp = new_temp_dir(cache_dir, name)
+    cache.build_path(cache_dir, name, tmp)
+    again = new_temp_dir(cache_dir, name)  # a killed build's link and dir are cleared
+    assert not os.path.lexists(final) and not tmp.exists()
+
+    ready = _build(cache_dir, name, "aaaa")  # a rebuild keeps the old env until published
+    assert cache.build_path(cache_dir, name, again) == again
+    assert isinstance(check(cache_dir, name, "aaaa"), Manifest) and ready.path == final
 
 
 def test_prune_keeps_layers_that_a_kept_env_reads(tmp_path: Path) -> None:

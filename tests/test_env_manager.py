@@ -356,6 +356,19 @@ def test_uv_builds_a_locked_target_with_uv_sync(engine: Engine, tmp_path: Path) 
     assert "--package bird-feeder --extra torch --group dev" in command
     assert "--no-install-package tinyleft" in command
     assert env.name.startswith("bird-feeder+torch-py")
+    # built at its final path (through a link to the temporary directory), so nothing
+    # in it names the temporary directory, and nothing had to be rewritten
+    assert not env.path.is_symlink() and env.path.is_dir()
+    assert not [p for p in env.path.parent.iterdir() if ".tmp-" in p.name]
+    for path in [env.path / "pyvenv.cfg", *env.bin_dir.iterdir()]:
+        if path.is_file() and not path.is_symlink():
+            assert b".tmp-" not in path.read_bytes(), path
+    head = "\n".join((env.bin_dir / "pytest").read_text().splitlines()[:2])
+    assert str(env.bin_dir / "python") in head  # a shebang, or an exec line for long paths
+    tool = subprocess.run(
+        [str(env.bin_dir / "pytest"), "--version"], capture_output=True, text=True, check=False
+    )
+    assert tool.returncode == 0 and "pytest" in tool.stdout + tool.stderr, tool
     assert distributions(env, tmp_path) == [
         "bird-feeder",
         "iniconfig",
@@ -525,9 +538,18 @@ def test_killed_builder_never_leaves_a_usable_partial_env(
     proc.wait()
     leftovers = [p.name for p in engine.cache_dir.iterdir() if ".tmp-" in p.name]
     assert len(leftovers) == 1
-    assert [e for e in cache.list_envs(engine.cache_dir) if e.manifest is not None] == []
+    listed = cache.list_envs(engine.cache_dir)
+    assert [e for e in listed if e.manifest is not None] == []
+    links = [p for p in engine.cache_dir.iterdir() if p.is_symlink()]
+    if stop_at != "mid-install":  # uv sync builds at the final path, a link until published
+        (link,) = links
+        assert os.readlink(link) == leftovers[0]
+        assert [(e.name, e.problem) for e in listed] == [(link.name, cache._UNFINISHED)]
+        if stop_at == "rename":  # complete, manifest written, but still a link: never used
+            key = json.loads((link / cache.MANIFEST).read_text())["key"]
+            assert "did not finish" in str(cache.check(engine.cache_dir, link.name, key))
     env = engine.ensure()
     assert env.built
     assert distributions(env, tmp_path).count("tinyright") == 1
-    assert not [p for p in engine.cache_dir.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in engine.cache_dir.iterdir() if ".tmp-" in p.name or p.is_symlink()]
     assert engine.ensure().built is False

@@ -4,14 +4,15 @@ Layout of a cache directory (default ``<workspace root>/.wsenv/``)::
 
     CACHEDIR.TAG  .gitignore            marks the directory as a cache, ignored by git
     <name>/                             a ready env; ``wsenv-manifest.json`` inside, written last
+    <name> -> .<name>.tmp-<random>      while ``uv sync`` builds: a link, never a ready env
     <name>.lock                         the file lock of one env name (one key)
     .<name>.tmp-<random>/               an env being built (or left by a killed builder)
     .<name>.del-<random>/               an env being removed
     interpreters/                       interpreter facts (see ``interpreters.py``)
 
 A directory without a valid manifest is never used. A manifest is valid when it parses,
-names this key and this directory, its interpreter still exists and the env's
-site-packages listing still has the fingerprint recorded at build time.
+names this key and this directory (a real one, not a link), its interpreter still exists
+and the env's site-packages listing still has the fingerprint recorded at build time.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .manifest import (
     check,
     fingerprint,
     listing,
+    manifest_from,
     read_manifest,
     site_packages_of,
 )
@@ -52,7 +54,9 @@ __all__ = [
     "CachedEnv",
     "InvalidManifest",
     "Manifest",
+    "abandon",
     "build_lock",
+    "build_path",
     "check",
     "checkpoint",
     "ensure_cache_dir",
@@ -73,6 +77,7 @@ CACHEDIR_TAG = (
 )
 _ENV_VAR = "PYTEST_WSENV_CACHE_DIR"
 _TMP = ".tmp-"
+_UNFINISHED = "a build that did not finish (a link to its temporary directory)"
 _DEL = ".del-"
 
 #: Test hook: called with a stage name ("created", "installed", "manifest", "rename") while
@@ -159,10 +164,46 @@ def _lock_is_free(cache_dir: Path, name: str) -> bool:
 
 def new_temp_dir(cache_dir: Path, name: str) -> Path:
     """A fresh path beside the final env to build into (not created). The caller holds the
-    lock of ``name``, so temp dirs left by killed builders of ``name`` are removed first."""
+    lock of ``name``, so what killed builders of ``name`` left (temp dirs, and a link at
+    the final path) is removed first."""
+    final = cache_dir / name
+    if final.is_symlink():
+        _remove_tree(final)
     for leftover in cache_dir.glob(f".{name}{_TMP}*"):
         _remove_tree(leftover)
     return cache_dir / f".{name}{_TMP}{secrets.token_hex(6)}"
+
+
+def build_path(cache_dir: Path, name: str, tmp: Path) -> Path:
+    """Where an installer that writes absolute paths into the env should build ``tmp``.
+
+    That is the final path ``<cache_dir>/<name>``, made a symbolic link to ``tmp`` (created
+    empty) for the time of the build, when nothing is there: every script and activator
+    then names the final location, and :func:`publish` has nothing to rewrite (uv keeps
+    the path it is given; it does not resolve the link). The link is never taken for a
+    ready env (:func:`~.manifest.check` refuses links) and is replaced by ``tmp`` itself
+    when it is published. Falls back to ``tmp`` when the final path is taken (a rebuild
+    keeps the old env in place until the new one is ready) or links cannot be made. The
+    caller holds the lock of ``name``.
+    """
+    tmp.mkdir(parents=True)
+    final = cache_dir / name
+    if os.name == "nt" or os.path.lexists(final):
+        return tmp
+    try:
+        os.symlink(tmp.name, final, target_is_directory=True)
+    except OSError:
+        return tmp
+    return final
+
+
+def abandon(cache_dir: Path, name: str, tmp: Path) -> None:
+    """Remove a failed build of ``name`` in ``tmp`` and the link to it, if any."""
+    final = cache_dir / name
+    with contextlib.suppress(OSError):
+        if final.is_symlink() and os.readlink(final) == tmp.name:
+            final.unlink()
+    _remove_tree(tmp)
 
 
 def publish(
@@ -174,19 +215,28 @@ def publish(
     python: Path,
     bin_dir: Path,
     attached: Sequence[str] = (),
+    built_at: Path | None = None,
+    site: Path | None = None,
 ) -> Manifest:
     """Make the env built in ``tmp`` the env ``name``, atomically.
 
-    Rewrites the temp path in ``bin/`` scripts and ``pyvenv.cfg`` to the final path,
+    Rewrites the temp path in ``bin/`` scripts and ``pyvenv.cfg`` to the final path
+    (unless the env was built at the final path, see :func:`build_path`),
     fingerprints site-packages, writes the manifest last, renames into place (an unusable
     env of the same name is moved aside first), then checks the final ``bin/python``
-    starts and reports the final prefix. ``record`` holds ``key``, ``kind``, ``label``,
+    exists and ``pyvenv.cfg`` is in place. ``record`` holds ``key``, ``kind``, ``label``,
     ``inputs``, ``interpreter`` and ``build`` (backend, backend_version, seconds,
-    packages, layers).
+    packages, layers). ``python`` and ``bin_dir`` lie under ``built_at`` (default
+    ``tmp``); ``site`` is ``tmp``'s site-packages when the caller knows it.
     """
     final = cache_dir / name
-    _relocate(tmp, final, bin_dir)
-    site = site_packages_of(tmp)
+    built_at = tmp if built_at is None else built_at
+    through_link = built_at == final
+    python_rel = python.relative_to(built_at)
+    bin_rel = bin_dir.relative_to(built_at)
+    if not through_link:
+        _relocate(tmp, final, bin_dir)
+    site = site_packages_of(tmp) if site is None else site
     entries = listing(site)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -197,8 +247,8 @@ def publish(
         "label": record["label"],
         "inputs": record["inputs"],
         "interpreter": str(record["interpreter"]),
-        "python": python.relative_to(tmp).as_posix(),
-        "bin_dir": bin_dir.relative_to(tmp).as_posix(),
+        "python": python_rel.as_posix(),
+        "bin_dir": bin_rel.as_posix(),
         "site_packages": {
             "path": site.relative_to(tmp).as_posix(),
             "fingerprint": fingerprint(entries),
@@ -211,16 +261,20 @@ def publish(
         },
     }
     checkpoint("manifest")
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    (tmp / LAST_USED).touch()
+    # compact, so the C encoder writes it (with ``indent`` json encodes in Python)
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
+        handle.write(text)
     checkpoint("rename")
-    if final.exists() or final.is_symlink():
+    if through_link:
+        os.unlink(final)  # our own link: nobody takes it for a ready env
+    elif final.exists() or final.is_symlink():
         aside = cache_dir / f".{name}{_DEL}{secrets.token_hex(6)}"
         os.rename(final, aside)
         _remove_tree(aside)
     os.rename(tmp, final)
-    _verify(final, final / python.relative_to(tmp))
-    return read_manifest(final)
+    _verify(final, final / python_rel)
+    return manifest_from(final, json.loads(text))  # exactly what a later read will see
 
 
 def _relocate(tmp: Path, final: Path, bin_dir: Path) -> None:
@@ -318,9 +372,12 @@ def list_envs(cache_dir: Path) -> list[CachedEnv]:
     for entry in entries:
         if entry.name.startswith(".") or entry.name in NOT_ENVS:
             continue
+        path = Path(entry.path)
+        if entry.is_symlink():  # left by a build killed before it published
+            found.append(CachedEnv(entry.name, path, None, _UNFINISHED))
+            continue
         if not entry.is_dir(follow_symlinks=False):
             continue
-        path = Path(entry.path)
         try:
             found.append(CachedEnv(entry.name, path, read_manifest(path), None))
         except InvalidManifest as exc:

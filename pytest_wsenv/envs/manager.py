@@ -316,9 +316,11 @@ class EnvManager:
                 # uv's own sync engine: see the backend's docstring
                 flags = sync_flags(spec.target, self.no_install)
                 request = SyncRequest(self.workspace.root, flags, plans[0])
-                python = backend.sync(spec.interpreter, tmp, request, log)
+                built_at = cache.build_path(self.cache_dir, spec.name, tmp)
+                python = backend.sync(spec.interpreter, built_at, request, log)
                 cache.checkpoint("created")
             else:
+                built_at = tmp
                 python = backend.create(spec.interpreter, tmp, log)
                 cache.checkpoint("created")
                 for plan in plans:
@@ -351,9 +353,11 @@ class EnvManager:
                 python=python,
                 bin_dir=python.parent,
                 attached=[env.name for env in attached],
+                built_at=built_at,
+                site=site,
             )
         except BaseException:
-            cache._remove_tree(tmp)
+            cache.abandon(self.cache_dir, spec.name, tmp)
             raise
         seconds = time.perf_counter() - start
         because = f" ({reason})" if reason else ""

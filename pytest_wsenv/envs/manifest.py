@@ -3,7 +3,7 @@
 The manifest is written last, inside the env, just before the env is renamed into
 place: an env directory without a valid manifest is never used. The reuse check
 (:func:`check`) is what every test session pays for every cached env, so it does no
-subprocess and as little as possible: one small JSON read, three stats, one directory
+subprocess and as little as possible: one small JSON read, four stats, one directory
 listing, one ``utime``. It works on strings; ``Path`` objects are made only for the
 answer.
 """
@@ -30,6 +30,7 @@ __all__ = [
     "check",
     "fingerprint",
     "listing",
+    "manifest_from",
     "read_manifest",
     "site_packages_of",
 ]
@@ -66,6 +67,8 @@ class Manifest:
 
     @property
     def last_used(self) -> float:
+        """When a session last reused the env (the marker is made at the first reuse),
+        else when it was built."""
         try:
             return os.stat(os.path.join(self.path, LAST_USED)).st_mtime
         except OSError:
@@ -97,6 +100,12 @@ def read_manifest(env_dir: Path | str) -> Manifest:
     """Parse ``env_dir``'s manifest; InvalidManifest when missing, corrupt or incomplete."""
     where = os.fspath(env_dir)
     return _manifest(where, _load(where))
+
+
+def manifest_from(env_dir: Path | str, raw: dict[str, Any]) -> Manifest:
+    """The manifest of ``env_dir`` from its parsed JSON ``raw``; InvalidManifest when
+    incomplete."""
+    return _manifest(os.fspath(env_dir), raw)
 
 
 def _manifest(where: str, raw: dict[str, Any]) -> Manifest:
@@ -152,10 +161,12 @@ def site_packages_of(env_dir: Path) -> Path:
     """The purelib directory of a virtual environment (POSIX or Windows layout)."""
     if os.name == "nt":
         return env_dir / "Lib" / "site-packages"
-    found = sorted((env_dir / "lib").glob("*/site-packages"))
-    if not found:
-        raise EnvBuildError("the environment has no lib/*/site-packages", path=env_dir)
-    return found[0]
+    lib = os.path.join(env_dir, "lib")
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(lib)):
+            if os.path.isdir(os.path.join(lib, name, "site-packages")):
+                return env_dir / "lib" / name / "site-packages"
+    raise EnvBuildError("the environment has no lib/*/site-packages", path=env_dir)
 
 
 def listing(site_packages: Path | str) -> list[str]:
@@ -171,11 +182,11 @@ def fingerprint(entries: Sequence[str]) -> str:
 def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
     """The env ``name``'s manifest if it can be reused as it is, else why not.
 
-    Usable means: the manifest parses and names this key and this directory, the
-    interpreter it was built from and its own python still exist, its site-packages
-    listing has the fingerprint recorded at build time (nothing installed or removed
-    by hand), and the layer envs it reads from still exist. A usable env has its
-    last-used marker touched.
+    Usable means: the manifest parses and names this key and this directory (not a
+    link: see :func:`~.cache.build_path`), the interpreter it was built from and its own
+    python still exist, its site-packages listing has the fingerprint recorded at build
+    time (nothing installed or removed by hand), and the layer envs it reads from still
+    exist. A usable env has its last-used marker touched (made at the first reuse).
     """
     root = os.fspath(cache_dir)
     where = os.path.join(root, name)
@@ -187,6 +198,8 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
         return "its manifest records another key"
     if raw.get("path") != where:
         return f"it was built at {raw.get('path')} (environments are not relocatable)"
+    if os.path.islink(where):
+        return "its build did not finish (it is still a link to the build directory)"
     try:
         interpreter = _str(raw["interpreter"])
         python = os.path.join(where, _str(raw["python"]))

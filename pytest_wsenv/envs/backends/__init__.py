@@ -7,6 +7,7 @@ found) or ``pip`` (virtualenv + pip, always available).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ...errors import ConfigError
@@ -46,10 +47,17 @@ def find_uv() -> str | None:
         from uv import find_uv_bin
     except ImportError:
         return None
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
+    if find_uv_bin not in _PACKAGED:
+        # asked once per process: the package's binary does not move while it runs, and
+        # the search (several sysconfig schemes) costs a third of a millisecond
+        try:
+            _PACKAGED[find_uv_bin] = str(find_uv_bin())
+        except FileNotFoundError:
+            _PACKAGED[find_uv_bin] = None
+    return _PACKAGED[find_uv_bin]
+
+
+_PACKAGED: dict[Callable[[], object], str | None] = {}
 
 
 def select_backend(name: BackendChoice, cache_dir: Path | None = None) -> Backend:
