@@ -21,6 +21,10 @@ warm-up round), each round times, interleaved, for each target:
   set to a new directory, so uv creates the environment and installs into it;
 - ``ours (pip)`` (with ``--pip``): the same as ``ours (uv)`` with the pip backend.
 
+Ratios are reported two ways: the ratio of the medians, and the median of each round's
+own ratio (both builds of a round run back to back, so slow drifts of a shared machine
+cancel out).
+
 In-process timing isolates the build: a ``pytest --ws-isolated --ws-rebuild`` run would
 add the parent's pytest start and the child's collection, which do not depend on the
 build. The first round also checks that both environments hold the same distributions
@@ -42,6 +46,7 @@ import argparse
 import importlib.metadata
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -275,13 +280,17 @@ def main() -> int:
                 )
             sync = rows[f"{member}: uv sync"]["median"]
             print()
+            theirs_walls = [s.wall for s in timer.samples[f"{member}: uv sync"]]
             for b in backends:
                 name = f"{member}: ours ({b})"
                 ensure = sorted(builds.ensure_only[name])
+                ours_walls = [s.wall for s in timer.samples[name]]
+                paired = [o / t for o, t in zip(ours_walls, theirs_walls, strict=True)]
                 print(
                     f"- {name} / uv sync: {rows[name]['median'] / sync:.2f}x "
                     f"(ensure() alone: median {ensure[len(ensure) // 2]:.3f} s, "
-                    f"{ensure[len(ensure) // 2] / sync:.2f}x)"
+                    f"{ensure[len(ensure) // 2] / sync:.2f}x); paired, the median of the "
+                    f"rounds' own ratios: {statistics.median(paired):.2f}x"
                 )
             phases = builds.phases[member]
             print(f"- where {member}: ours (uv) spends its time (medians over the rounds):")
