@@ -250,6 +250,46 @@ def test_building_at_the_final_path_through_a_link(tmp_path: Path) -> None:
     assert isinstance(check(cache_dir, name, "aaaa"), Manifest) and ready.path == final
 
 
+@pytest.mark.skipif(os.name == "nt", reason="builds through a link on POSIX only")
+def test_an_installer_that_resolved_the_link_is_still_relocated(tmp_path: Path) -> None:
+    """Built 'at the final path', but the installer wrote the temp path (as a uv that
+    resolves links would): publish notices it in bin/activate and rewrites the scripts."""
+    cache_dir = ensure_cache_dir(tmp_path / "cache")
+    name = "m-py3.11-aaaa"
+    tmp = new_temp_dir(cache_dir, name)
+    final = cache.build_path(cache_dir, name, tmp)
+    venv.create(tmp, with_pip=False, symlinks=True)  # writes tmp's own path
+    tool = tmp / "bin" / "tool"
+    tool.write_text(f"#!{tmp / 'bin' / 'python'}\nprint('hi')\n")
+    tool.chmod(0o755)
+    assert tmp.name in (tmp / "bin" / "activate").read_text()
+    record = {
+        "key": "aaaa",
+        "kind": "target",
+        "label": "m",
+        "inputs": {},
+        "interpreter": sys.executable,
+        "build": {
+            "backend": "uv",
+            "backend_version": "uv 0",
+            "seconds": 0.1,
+            "packages": 0,
+            "layers": [],
+        },
+    }
+    python = final / "bin" / "python"
+    manifest = publish(
+        cache_dir, name, tmp, record, python=python, bin_dir=python.parent, built_at=final
+    )
+    assert not manifest.path.is_symlink()
+    assert tmp.name not in (final / "bin" / "activate").read_text()
+    tool_out = subprocess.run(
+        [str(final / "bin" / "tool")], capture_output=True, text=True, check=False
+    )
+    assert tool_out.stdout == "hi\n", tool_out.stderr
+    assert isinstance(check(cache_dir, name, "aaaa"), Manifest)
+
+
 def test_prune_keeps_layers_that_a_kept_env_reads(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     layer = _build(cache_dir, "_with-py3.11-ffff", "ffff", script=False)

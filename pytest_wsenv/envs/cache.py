@@ -221,7 +221,8 @@ def publish(
     """Make the env built in ``tmp`` the env ``name``, atomically.
 
     Rewrites the temp path in ``bin/`` scripts and ``pyvenv.cfg`` to the final path
-    (unless the env was built at the final path, see :func:`build_path`),
+    (unless the env was built at the final path, see :func:`build_path`, and its
+    ``bin/activate`` does not name the temp directory),
     fingerprints site-packages, writes the manifest last, renames into place (an unusable
     env of the same name is moved aside first), then checks the final ``bin/python``
     exists and ``pyvenv.cfg`` is in place. ``record`` holds ``key``, ``kind``, ``label``,
@@ -234,7 +235,8 @@ def publish(
     through_link = built_at == final
     python_rel = python.relative_to(built_at)
     bin_rel = bin_dir.relative_to(built_at)
-    if not through_link:
+    if not through_link or _mentions(bin_dir / "activate", tmp.name):
+        # an installer that resolved the link wrote the temp path after all
         _relocate(tmp, final, bin_dir)
     site = site_packages_of(tmp) if site is None else site
     entries = listing(site)
@@ -304,6 +306,14 @@ def _relocate(tmp: Path, final: Path, bin_dir: Path) -> None:
         mode = path.stat().st_mode
         path.write_bytes(data)
         path.chmod(mode)
+
+
+def _mentions(path: Path, name: str) -> bool:
+    """``path`` exists and contains ``name``."""
+    try:
+        return name.encode() in path.read_bytes()
+    except OSError:
+        return False
 
 
 def _verify(final: Path, python: Path) -> None:
