@@ -348,8 +348,11 @@ class _Controller:
                 line = f"{member}{extras}{python}: {ready.name} {state}, {tests} tests"
             if summary and summary.restarts:
                 line += f", {summary.restarts} restarts"
-            if summary and summary.forked and terminalreporter.verbosity > 0:
-                line += ", forked"
+            if summary and terminalreporter.verbosity > 0:
+                if summary.forked:
+                    line += ", forked"
+                elif summary.not_forked:
+                    line += f", not forked: {summary.not_forked}"
             if summary and summary.error:
                 line += f" ({summary.error.splitlines()[0]})"
             terminalreporter.write_line(line)

@@ -93,6 +93,7 @@ def test_forked_child_sees_exactly_what_a_new_interpreter_sees(
         lines = [line for line in result.outlines if ": left-member-py" in line]
         assert len(lines) == 1
         assert lines[0].endswith(", forked") == (mode == "forked"), lines
+        assert "not forked" not in lines[0]  # --ws-no-fork needs no explanation
         assert fork_servers_with(str(probe_dir)) == []  # the server ended with the session
         facts[mode] = {
             member: json.loads((probe_dir / f"{member}.json").read_text())
@@ -116,6 +117,21 @@ def test_forked_child_sees_exactly_what_a_new_interpreter_sees(
     assert right["importable"]["tinyextra"] and not right["importable"]["tinyleft"]
     assert left["executable"].startswith(left["prefix"][0])
     assert left["purelib"].startswith(left["prefix"][0])
+
+    # without pytest's RECORD the left member cannot be vouched for: -v says why it ran
+    # as a new interpreter, the right member is still forked
+    (record,) = (root / ".wsenv").glob("left-member-py*/lib/*/site-packages/pytest-*/RECORD")
+    record.unlink()
+    monkeypatch.setenv("WSENV_PROBE_DIR", str(tmp_path / "forked"))
+    result = pytester.runpytest("--ws-isolated", str(root), "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "left-member py*, not forked: pytest's RECORD was not found in its environment",
+            "right-member py*, forked",
+        ],
+        consecutive=False,
+    )
 
 
 def _dist(site: Path, name: str, version: str, requires: list[str], record: str) -> None:
@@ -168,6 +184,28 @@ def test_runtime_key_follows_the_files_of_pytest_and_its_requirements(tmp_path: 
 
 
 @pytest.mark.timeout(60)
+def test_a_server_that_dies_at_start_says_what_it_printed(tmp_path: Path) -> None:
+    """The reason a server gives for not serving includes the last line it wrote to
+    stderr when it ended before it was ready."""
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\necho 'first line' >&2\necho 'Fatal: no encodings' >&2\nexit 3\n")
+    python.chmod(0o755)
+    runtime = Runtime(str(python), (), (), "dies-at-start")
+    servers = ForkServers()
+    try:
+        assert servers.warm(runtime, dict(os.environ)) is None
+        assert servers.why_not(runtime) == (
+            "the fork server ended before it was ready (Fatal: no encodings)"
+        )
+    finally:
+        servers.close()
+    missing = Runtime(str(tmp_path / "nowhere"), (), (), "missing")
+    servers = ForkServers()
+    assert servers.warm(missing, dict(os.environ)) is None
+    assert servers.why_not(missing).startswith("cannot start a fork server: ")
+
+
+@pytest.mark.timeout(60)
 def test_server_that_cannot_vouch_for_its_modules_serves_nothing() -> None:
     """A server whose imports are not all listed in the RECORDs it was given refuses to
     serve; children are then started as new interpreters."""
@@ -183,6 +221,7 @@ def test_server_that_cannot_vouch_for_its_modules_serves_nothing() -> None:
         (server,) = servers._servers.values()
         assert "imported from outside pytest" in server.reason
         assert "pluggy" in server.reason
+        assert servers.why_not(partial) == server.reason
         good = servers.warm(real, dict(os.environ))
         assert good is not None and good.pytest == pytest.__version__
     finally:

@@ -156,8 +156,13 @@ class Forked:
                 os.close(fd)
 
 
+#: Bytes of a fork server's stderr kept for the reason it ended.
+_STDERR_TAIL = 4000
+
+
 class ForkServer:
-    """One running ``zygote.py`` and the thread reading its answers."""
+    """One running ``zygote.py``, the thread reading its answers and the one draining its
+    stderr."""
 
     def __init__(self, runtime: Runtime, env: Mapping[str, str]) -> None:
         self.runtime = runtime
@@ -173,11 +178,14 @@ class ForkServer:
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
                 cwd="/",
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._sock = ours
@@ -190,6 +198,9 @@ class ForkServer:
         self.ready: bool | None = None  # None until the server answered
         self.reason = ""
         self.pytest = ""
+        self._stderr_tail = b""
+        self._drained = threading.Event()
+        threading.Thread(target=self._drain, name="wsenv-forkserver-err", daemon=True).start()
         threading.Thread(target=self._read, name="wsenv-forkserver", daemon=True).start()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> bool:
@@ -260,6 +271,26 @@ class ForkServer:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
 
+    def _drain(self) -> None:
+        """Read the server's stderr to its end (so it never blocks on a full pipe),
+        keeping the last lines: they say why a server ended before it was ready."""
+        assert self.proc.stderr is not None
+        try:
+            fd = self.proc.stderr.fileno()
+            while chunk := os.read(fd, 1 << 14):
+                self._stderr_tail = (self._stderr_tail + chunk)[-_STDERR_TAIL:]
+        except (OSError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                self.proc.stderr.close()
+            self._drained.set()
+
+    def _last_error_line(self) -> str:
+        self._drained.wait(timeout=2.0)
+        lines = self._stderr_tail.decode(errors="replace").strip().splitlines()
+        return lines[-1].strip() if lines else ""
+
     def _read(self) -> None:
         pending = b""
         try:
@@ -277,7 +308,10 @@ class ForkServer:
                 self._ended = True
                 if self.ready is None:
                     self.ready = False
-                    self.reason = self.reason or "the fork server ended before it was ready"
+                    last = self._last_error_line()
+                    self.reason = "the fork server ended before it was ready" + (
+                        f" ({last})" if last else ""
+                    )
                 for answer in self._answers.values():
                     answer.put(None)
                 self._answers.clear()
@@ -307,6 +341,7 @@ class ForkServers:
         self._lock = threading.Lock()
         self._servers: dict[str, ForkServer] = {}
         self._starting: dict[str, threading.Lock] = {}
+        self._failed: dict[str, str] = {}
         self.closed = False
 
     def warm(self, runtime: Runtime, env: Mapping[str, str]) -> ForkServer | None:
@@ -322,7 +357,8 @@ class ForkServers:
                 if server is None and not self.closed:
                     try:
                         server = ForkServer(runtime, env)
-                    except OSError:
+                    except OSError as exc:
+                        self._failed[runtime.key] = f"cannot start a fork server: {exc}"
                         return None
                     self._servers[runtime.key] = server
             if server is None or not server.wait_ready():
@@ -336,6 +372,19 @@ class ForkServers:
         if server is None or not server.ready:
             return None
         return server
+
+    def why_not(self, runtime: Runtime) -> str:
+        """Why :meth:`ready` has no server for ``runtime``, in a few words."""
+        with self._lock:
+            server = self._servers.get(runtime.key)
+            failed = self._failed.get(runtime.key)
+        if server is not None and server.ready is False:
+            return server.reason or "the fork server refused"
+        if failed is not None:
+            return failed
+        if self.closed:
+            return "the run is ending"
+        return "its fork server is not ready"
 
     def close(self, *, kill: bool = False) -> None:
         with self._lock:

@@ -38,6 +38,7 @@ class ChildSummary:
     python: str | None = None
     pytest: str | None = None
     forked: bool = False  # the (last) child was forked from a warm interpreter
+    not_forked: str | None = None  # why not, when forking was on
 
 
 class State(enum.Enum):
@@ -149,4 +150,5 @@ def summarize(m: Member, now: float) -> ChildSummary:
         python=None if m.hello is None else str(m.hello.get("python")),
         pytest=m.child_pytest,
         forked=m.child is not None and m.child.forked,
+        not_forked=None if m.child is None else m.child.not_forked,
     )

@@ -112,14 +112,17 @@ class _Started:
 
 def _fork(
     spec: ChildSpec, forks: ForkServers | None, msg_write: int, cmd_read: int
-) -> Forked | None:
-    if forks is None or spec.runtime is None:
-        return None
+) -> tuple[Forked | None, str | None]:
+    """The forked child, or ``None`` and why not (``None`` when forking is off)."""
+    if forks is None:
+        return None, None
+    if spec.runtime is None:
+        return None, "pytest's RECORD was not found in its environment"
     server = forks.ready(spec.runtime)
     if server is None:
-        return None
+        return None, forks.why_not(spec.runtime)
     options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": MSG_FD, "cmd_fd": CMD_FD})
-    return server.spawn(
+    forked = server.spawn(
         [str(CHILD_SCRIPT), options, *spec.args],
         cwd=spec.rootdir,
         env=spec.env,
@@ -127,6 +130,7 @@ def _fork(
         msg_fd=msg_write,
         cmd_fd=cmd_read,
     )
+    return forked, None if forked is not None else "the fork server did not fork it"
 
 
 class ChildProcess:
@@ -150,7 +154,7 @@ class ChildProcess:
         msg_read, msg_write = os.pipe()
         cmd_read, cmd_write = os.pipe()
         try:
-            started = _fork(spec, forks, msg_write, cmd_read)
+            started, self.not_forked = _fork(spec, forks, msg_write, cmd_read)
             self.forked = started is not None
             self._child: _Started | Forked = started or _Started(spec, msg_write, cmd_read)
         except BaseException:
