@@ -167,3 +167,27 @@ def test_missing_interpreter_is_a_member_failure(pytester: pytest.Pytester) -> N
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["member 'ghost': cannot start /nonexistent/bin/python: *"])
+
+
+@pytest.mark.timeout(60)
+def test_a_restarted_child_does_not_replay_its_collection_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """The restarted child collects again; its skipped modules and collection warnings
+    were replayed by the first child and are not counted twice."""
+    member = Member(
+        "m",
+        {
+            "tests/test_a.py": (
+                "import os, warnings\n"
+                "warnings.warn(UserWarning('at import'))\n\n"
+                "def test_0():\n    os._exit(3)\n\n"
+                "def test_1():\n    pass\n"
+            ),
+            "tests/test_skip.py": "import pytest\npytest.importorskip('no_such_module_here')\n",
+        },
+    )
+    write_workspace(pytester, member, print_summary=True)
+    result = pytester.runpytest("-rA")
+    result.assert_outcomes(failed=1, passed=1, skipped=1, warnings=1)
+    result.stdout.fnmatch_lines(["wsenv-summary key=m *restarts=1 *"])

@@ -36,8 +36,10 @@ Flow
 4. A child that dies with a test started but not finished yields a failed report for that test
    ("member 'x' crashed while running '<id>' (signal 11, SIGSEGV)" plus the tail of its output,
    in the phase it died in); its remaining tests run in a restarted child (up to
-   ``max_restarts`` per member), after which they are reported as errors "not run". A child
-   that dies before collecting yields a failed collect report for its member.
+   ``max_restarts`` per member), after which they are reported as errors "not run". A
+   restarted child collects again; its collect reports and start-up/collection warnings
+   were replayed from the first child and are dropped. A child that dies before collecting
+   yields a failed collect report for its member.
 5. Ctrl-C (or any error) in the parent: every child's process group gets SIGINT (the child
    tears down like an interrupted pytest), SIGKILL after ``grace`` seconds (see ``pool.py``);
    the exception then continues through pytest's normal path ("KeyboardInterrupt", exit
@@ -254,7 +256,9 @@ class IsolatedRun(ExitHandling):
             m.mapper = self._mapper(m, str(data.get("rootpath")))
         elif kind == "collectreport":
             report = self._rebuild(m, data.get("report"))
-            if m.collection_replayed:
+            if m.restarting:
+                pass  # a restarted child collects again: its reports were replayed once
+            elif m.collection_replayed:
                 self._hook().pytest_collectreport(report=report)
             else:
                 m.collect_events.append(("report", report))
@@ -340,6 +344,8 @@ class IsolatedRun(ExitHandling):
         }
         if not m.collection_replayed:
             m.collect_events.append(("warning", kwargs))
+        elif m.restarting and when != "runtest":
+            pass  # a restarted child's start-up and collection warnings were replayed once
         elif when != "runtest" or child_id in m.replayed:
             self._hook().pytest_warning_recorded.call_historic(kwargs=kwargs)
 
