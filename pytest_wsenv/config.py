@@ -43,6 +43,7 @@ class WsConfig:
     test_group: str
     max_restarts: int
     no_fork: bool
+    max_idle: int
 
     @classmethod
     def from_pytest(
@@ -64,6 +65,9 @@ class WsConfig:
         restarts = str(config.getini("wsenv_max_restarts")).strip()
         if not restarts.isdigit():
             raise ConfigError(f"wsenv_max_restarts = {restarts!r}: expected a whole number")
+        idle = str(config.getini("wsenv_max_idle")).strip()
+        if not idle.isdigit() or int(idle) < 1:
+            raise ConfigError(f"wsenv_max_idle = {idle!r}: expected a whole number of at least 1")
         return cls(
             packages=many("ws_package", "wsenv_packages"),
             extras=many("ws_extra", "wsenv_extras"),
@@ -83,6 +87,7 @@ class WsConfig:
             test_group=str(config.getini("wsenv_test_group")).strip() or "dev",
             max_restarts=int(restarts),
             no_fork=flag("ws_no_fork", "wsenv_no_fork"),
+            max_idle=int(idle),
         )
 
 

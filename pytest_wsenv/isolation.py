@@ -25,6 +25,7 @@ from .errors import SelectionError, WsenvError
 from .lock import Lock
 from .runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
 from .runner.forkserver import runtime_of
+from .runner.session import DEFAULT_MAX_IDLE
 from .selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from .workspace import Workspace
 
@@ -156,6 +157,7 @@ class _Controller:
         max_parallel: int,
         max_restarts: int,
         fork: bool = True,
+        max_idle: int = DEFAULT_MAX_IDLE,
     ) -> None:
         self.config = config
         self.workspace = workspace
@@ -188,7 +190,12 @@ class _Controller:
             for run in runs
         ]
         self.run = IsolatedRun(
-            config, requests, max_parallel=max_parallel, max_restarts=max_restarts, fork=fork
+            config,
+            requests,
+            max_parallel=max_parallel,
+            max_restarts=max_restarts,
+            fork=fork,
+            max_idle=max_idle,
         )
 
     @classmethod
@@ -241,6 +248,7 @@ class _Controller:
             max_parallel,
             settings.max_restarts,
             fork=not settings.no_fork and hasattr(os, "fork"),
+            max_idle=settings.max_idle,
         )
         controller.notes = notes
         return controller

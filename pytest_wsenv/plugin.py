@@ -178,6 +178,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests are reported as not run",
         default="3",
     )
+    parser.addini(
+        "wsenv_max_idle",
+        "How many collected member children may wait for their turn to run; members "
+        "collected beyond that collect again when their turn comes",
+        default="64",  # runner.session.DEFAULT_MAX_IDLE; not imported until the plugin is used
+    )
 
 
 def _active(config: pytest.Config) -> bool:

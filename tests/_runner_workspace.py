@@ -94,6 +94,7 @@ def pytest_configure(config):
         max_restarts=_CFG.get("max_restarts", 3),
         grace=_CFG.get("grace", 3.0),
         fork=bool(_CFG.get("fork")),
+        max_idle=_CFG.get("max_idle", 64),
     )
     config.pluginmanager.register(run, "wsenv-isolated-run")
     config.stash[_KEY] = run

@@ -122,6 +122,15 @@ def test_isolated_run_reports_leak_as_one_session(
     again.assert_outcomes(passed=5, failed=1, skipped=1)
     again.stdout.fnmatch_lines(["bird-feeder py3.11*: bird-feeder-py3.11-* reused, 4 tests"])
 
+    # one collected child may wait: the other members collect again at their turn, and
+    # the session is the same
+    parked = pytester.runpytest("--ws-isolated", str(albatross), "-o", "wsenv_max_idle=1")
+    parked.assert_outcomes(passed=5, failed=1, skipped=1)
+    parked.stdout.fnmatch_lines(["collected 7 items"])
+    wrong = pytester.runpytest("--ws-isolated", str(albatross), "-o", "wsenv_max_idle=0")
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["*wsenv_max_idle = '0': expected a whole number of at least 1*"])
+
 
 def test_package_and_extra_select_what_is_installed(
     pytester: pytest.Pytester, albatross: Path

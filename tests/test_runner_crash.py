@@ -191,3 +191,25 @@ def test_a_restarted_child_does_not_replay_its_collection_again(
     result = pytester.runpytest("-rA")
     result.assert_outcomes(failed=1, passed=1, skipped=1, warnings=1)
     result.stdout.fnmatch_lines(["wsenv-summary key=m *restarts=1 *"])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_a_parked_member_that_crashes_is_restarted(pytester: pytest.Pytester, fork: bool) -> None:
+    """A member parked after collecting (max_idle=1) collects again at its turn; a crash
+    there is handled like any other: reported, and the rest runs in a restarted child."""
+    first = Member("aaa", {"tests/test_a.py": "def test_a():\n    pass\n"})
+    crashing = crashing_member("exit1", "call")
+    log = pytester.path / "collections.log"
+    # collected last (so it is the one parked), and every collection noted
+    crashing.files["conftest.py"] = (
+        f"import time\ntime.sleep(0.5)\nwith open({str(log)!r}, 'a') as f:\n    f.write('x')\n"
+    )
+    write_workspace(pytester, first, crashing, max_idle=1, fork=fork, print_summary=True)
+    result = pytester.runpytest("-rA")
+    assert log.read_text() == "xxx"  # collected, parked; collected at its turn; restarted
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*the member's remaining 2 test(s) continue in a new child (restart 1 of 3)"]
+    )
+    result.stdout.fnmatch_lines(["wsenv-summary key=bird-feeder *run=4 *restarts=1 *"])

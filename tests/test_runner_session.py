@@ -449,3 +449,71 @@ def test_traceback_paths_relative_to_parent(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["deep/tests/test_d.py:7: in test_deep", "deep/src/deep_helper.py:2: in check"]
     )
+
+
+def _counted_member(name: str, log: str, *, fail: bool = False, slow_exit: bool = False) -> Member:
+    """A member whose test module notes every import (one per collection) in ``log``."""
+    slow = {"conftest.py": "import time\n\ndef pytest_unconfigure():\n    time.sleep(1)\n"}
+    return Member(
+        name,
+        {
+            **(slow if slow_exit else {}),
+            "tests/test_m.py": f"""
+                import os, warnings
+                with open({log!r}, "a") as f:
+                    f.write("{name} " + str(os.getpid()) + "\\n")
+                warnings.warn(UserWarning("collected {name}"))
+
+                def test_first():
+                    assert not {fail!r}
+
+                def test_second():
+                    pass
+
+                def test_other_k():
+                    pass
+            """,
+            "tests/test_skipped.py": "import pytest\npytest.importorskip('no_such_mod')\n",
+        },
+    )
+
+
+def test_members_beyond_max_idle_are_parked_and_collect_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """With max_idle=1 one collected child waits; every other member's child exits after
+    collecting, and a new one collects again and runs its selected tests at its turn.
+    Nothing is counted twice."""
+    log = pytester.path / "imports.log"
+    names = ["m1", "m2", "m3", "m4", "m5"]
+    write_workspace(
+        pytester, *(_counted_member(n, str(log)) for n in names), max_idle=1, print_summary=True
+    )
+    result = pytester.runpytest("-k", "not other_k", "-rA")
+    result.assert_outcomes(passed=10, skipped=5, deselected=5, warnings=5)
+    imports = log.read_text().split()
+    counts = sorted(imports[0::2].count(n) for n in names)
+    assert counts == [1, 2, 2, 2, 2], imports  # one waited; four were parked
+    for n in names:
+        result.stdout.fnmatch_lines([f"PASSED {n}/tests/test_m.py::test_first"], consecutive=False)
+        result.stdout.fnmatch_lines([f"wsenv-summary key={n} *run=2 *restarts=0 *"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_parked_members_are_not_started_again_after_exitfirst(
+    pytester: pytest.Pytester,
+) -> None:
+    """-x stops the run while parked children are still exiting (they take a second):
+    they end as done, nothing waits for them, none starts again."""
+    log = pytester.path / "imports.log"
+    first = _counted_member("m1", str(log), fail=True)
+    rest = [_counted_member(n, str(log), slow_exit=True) for n in ("m2", "m3", "m4")]
+    write_workspace(pytester, first, *rest, max_idle=1)
+    result = pytester.runpytest("-x")
+    result.assert_outcomes(failed=1, skipped=4, warnings=4)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    imports = log.read_text().split()[0::2]
+    # m1 collected again only if it was parked; the others' turns never came
+    assert [imports.count(n) for n in ("m2", "m3", "m4")] == [1, 1, 1], imports
+    assert imports.count("m1") in (1, 2), imports
+    result.stdout.fnmatch_lines(["*! stopping after 1 failures !*"])

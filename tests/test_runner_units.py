@@ -328,3 +328,10 @@ def test_bootstrap_keeps_cwd_off_sys_path(tmp_path: Path) -> None:
     )
     assert "''" not in out.stdout.split()[0]
     assert out.stdout.split()[1] == "json"
+
+
+def test_the_max_idle_ini_default_is_the_runners(pytester: pytest.Pytester) -> None:
+    """plugin.py spells the default out (it imports nothing until used)."""
+    from pytest_wsenv.runner.session import DEFAULT_MAX_IDLE
+
+    assert int(pytester.parseconfig().getini("wsenv_max_idle")) == DEFAULT_MAX_IDLE

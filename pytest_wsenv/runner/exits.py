@@ -83,6 +83,8 @@ class ExitHandling:
             )
             return
         if m.state is State.COLLECTED:
+            if m.parked and not self._stopping:
+                return  # it exited as told; a new child runs the member's tests
             if not m.exit_sent and not self._stopping:
                 self._fail(m, f"member {m.name!r}: its pytest exited ({how}) while idle{output}")
             else:

@@ -94,6 +94,9 @@ class Member:
         self.finished: dict[str, Any] | None = None
         self.restarts = 0
         self.restarting = False
+        #: Collected, then told to exit to keep the number of idle children bounded; a new
+        #: child collects again when the member's turn to run comes.
+        self.parked = False
         self.exit_sent = False
         self.stop_sent = False
         self.holds_collect_slot = False

@@ -20,11 +20,14 @@ Flow
    module that fails to import (which interrupts the session, as in-process), it does not stop
    the other members from running. The stand-ins carry plain parent-form node ids, so the
    wrappers that finish after this one see them: ``--lf``/``--ff``/``--nf`` (cacheprovider)
-   select and order them exactly as in-process items, with no mapping needed.
+   select and order them exactly as in-process items, with no mapping needed. At most
+   ``max_idle`` collected children wait alive for their turn: a member collected beyond that
+   is *parked* (its child is told to exit; its collection is kept for the replay).
 3. ``pytest_runtestloop`` (replaces the default loop): with ``--collect-only`` or collection
    errors it behaves like pytest's; otherwise each member's child is sent ``run`` with the ids
    of its stand-ins left in ``session.items``, in that order (children with none are told to
-   exit), up to ``max_parallel`` at a time, while in-process items run in between. Each child
+   exit), up to ``max_parallel`` at a time, while in-process items run in between. A parked
+   member's turn starts a new child, which collects again and then runs the same ids. Each child
    test is replayed as one unit when its ``logfinish`` arrives: ``logstart`` -> ``logreport``
    (setup/call/teardown) -> ``logfinish``, so output stays well formed with parallel children.
    Warnings go to ``pytest_warning_recorded``. Failure counting, ``-x``/``--maxfail`` and exit
@@ -87,7 +90,11 @@ from pytest_wsenv.runner.reports import (
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
 
-__all__ = ["ChildSummary", "IsolatedRun"]
+__all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
+
+#: Collected children that may wait for their turn at once (each holds a process, about
+#: 12 MB when forked and 30 MB when not, and four descriptors of the parent's).
+DEFAULT_MAX_IDLE = 64
 
 
 class IsolatedRun(ExitHandling):
@@ -102,6 +109,9 @@ class IsolatedRun(ExitHandling):
     :param grace: Seconds a child gets to exit after SIGINT before SIGKILL.
     :param fork: Fork children from a warm interpreter where their spec allows it
         (``ChildSpec.runtime``); false starts every child as a new interpreter.
+    :param max_idle: How many collected children may wait for their turn to run; a member
+        collected beyond that is parked (its child exits, and a new one collects again when
+        its turn comes), which bounds processes, memory and descriptors in big workspaces.
     """
 
     def __init__(
@@ -114,6 +124,7 @@ class IsolatedRun(ExitHandling):
         max_restarts: int = 3,
         grace: float = DEFAULT_GRACE,
         fork: bool = True,
+        max_idle: int = DEFAULT_MAX_IDLE,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -121,6 +132,9 @@ class IsolatedRun(ExitHandling):
             raise ValueError(f"duplicate child keys: {', '.join(duplicates)}")
         if max_parallel < 1:
             raise ValueError("max_parallel must be at least 1")
+        if max_idle < 1:
+            raise ValueError("max_idle must be at least 1")
+        self.max_idle = max_idle
         self.config = config
         self.max_parallel = max_parallel
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
@@ -367,6 +381,16 @@ class IsolatedRun(ExitHandling):
         if self.config.option.collectonly:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
+        elif self._idle() > self.max_idle:
+            m.child.send({"cmd": "exit"})
+            m.exit_sent = m.parked = True
+
+    def _idle(self) -> int:
+        """Collected children alive and waiting for their turn to run."""
+        return sum(
+            m.state is State.COLLECTED and m.child is not None and not m.exit_sent
+            for m in self._members
+        )
 
     # --- collection --------------------------------------------------------------------------
 
@@ -424,7 +448,11 @@ class IsolatedRun(ExitHandling):
         return max(session.testsfailed - self._member_errors, 0)
 
     def _send_exit(self, m: Member) -> None:
-        if m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
+        if m.state is State.COLLECTED and m.parked:
+            m.parked = False
+            if m.child is None or not m.child.alive:
+                m.state = State.DONE
+        elif m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
 
@@ -466,9 +494,14 @@ class IsolatedRun(ExitHandling):
             m = self._run_queue.popleft()
             if m.child is None or m.state is not State.COLLECTED:
                 continue
-            m.state = State.RUNNING
             m.holds_run_slot = True
             self._running += 1
+            if m.parked:  # a new child collects, then runs the tests (see _on_collected)
+                m.parked = False
+                m.restarting = True
+                self._start_child(m)
+                continue
+            m.state = State.RUNNING
             m.child.send({"cmd": "run", "ids": list(m.pending)})
 
     def _is_stopping(self) -> bool:
@@ -487,7 +520,7 @@ class IsolatedRun(ExitHandling):
         for m in self._members:
             child = m.child
             if child is None or not child.alive:
-                if m.state is State.PENDING:
+                if m.state is State.PENDING or (m.state is State.COLLECTED and m.parked):
                     m.state = State.DONE
                 continue
             if m.state is State.RUNNING:
