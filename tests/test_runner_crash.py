@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from tests._runner_workspace import Member, write_workspace
@@ -213,3 +215,34 @@ def test_a_parked_member_that_crashes_is_restarted(pytester: pytest.Pytester, fo
         ["*the member's remaining 2 test(s) continue in a new child (restart 1 of 3)"]
     )
     result.stdout.fnmatch_lines(["wsenv-summary key=bird-feeder *run=4 *restarts=1 *"])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
+def test_running_out_of_descriptors_says_what_to_change(pytester: pytest.Pytester) -> None:
+    """With few descriptors left, the members that cannot start fail with a message that
+    names wsenv_max_idle and `ulimit -n`; the others run."""
+    members = [Member(f"m{i}", {"tests/test_x.py": "def test_x():\n    pass\n"}) for i in range(12)]
+    write_workspace(
+        pytester,
+        *members,
+        max_idle=100,
+        root_files={
+            "limit.py": (
+                "import os, resource\n"
+                "def pytest_configure(config):\n"
+                "    used = len(os.listdir('/proc/self/fd'))\n"
+                "    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+                "    resource.setrlimit(resource.RLIMIT_NOFILE, (used + 24, hard))\n"
+            )
+        },
+    )
+    result = pytester.runpytest_subprocess("-p", "limit", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*Too many open files (lower the ini setting wsenv_max_idle, now 100, "
+            "or raise `ulimit -n`)*"
+        ]
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 1 and outcomes.get("errors", 0) >= 1, outcomes

@@ -56,6 +56,7 @@ the main thread blocks on one queue (``ChildPool.pump``).
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections import deque
@@ -232,7 +233,13 @@ class IsolatedRun(ExitHandling):
         try:
             self._pool.start_child(m)
         except OSError as exc:
-            self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}")
+            hint = ""
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                hint = (
+                    f" (lower the ini setting wsenv_max_idle, now {self.max_idle}, "
+                    "or raise `ulimit -n`)"
+                )
+            self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}{hint}")
 
     def _release_run_slot(self, m: Member) -> None:
         if m.holds_run_slot:
