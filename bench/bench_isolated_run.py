@@ -157,19 +157,6 @@ def _commands(
     shared = [str(ws / ".venv" / "bin" / "python"), "-m", "pytest", "-q"]
     commands["shared .venv"] = (lambda: run(shared), _passed(total))
 
-    def floor(parallel: int) -> str:
-        pythons = _member_pythons(ws, names)
-
-        def one_member(name: str) -> str:
-            return run_checked(
-                [str(pythons[name]), "-m", "pytest", "-q"], cwd=ws / "packages" / name, env=env
-            )
-
-        if parallel == 1:
-            return "".join(one_member(name) for name in names)
-        with ThreadPoolExecutor(parallel) as pool:
-            return "".join(pool.map(one_member, names))
-
     alone = ws.parent / f"parent-alone-{len(names)}"
     alone.mkdir(exist_ok=True)
     (alone / "test_one.py").write_text("def test_one():\n    pass\n")
@@ -177,9 +164,25 @@ def _commands(
         lambda: run_checked([sys.executable, "-m", "pytest", "-q"], cwd=alone, env=env),
         _passed(1),
     )
-    commands["floor"] = (lambda: floor(1), _each_passed(len(names)))
-    commands["floor -P 2"] = (lambda: floor(2), _each_passed(len(names)))
+    commands["floor"] = (lambda: floor(ws, names, env, 1), _each_passed(len(names)))
+    commands["floor -P 2"] = (lambda: floor(ws, names, env, 2), _each_passed(len(names)))
     return commands
+
+
+def floor(ws: Path, names: Sequence[str], env: Mapping[str, str], parallel: int) -> str:
+    """One bare ``python -m pytest -q`` per member with its cached environment's python,
+    in the member's directory, ``parallel`` at a time; their output."""
+    pythons = _member_pythons(ws, names)
+
+    def one_member(name: str) -> str:
+        return run_checked(
+            [str(pythons[name]), "-m", "pytest", "-q"], cwd=ws / "packages" / name, env=env
+        )
+
+    if parallel == 1:
+        return "".join(one_member(name) for name in names)
+    with ThreadPoolExecutor(parallel) as pool:
+        return "".join(pool.map(one_member, names))
 
 
 def _children() -> list[int]:

@@ -44,7 +44,7 @@ from _common import (
     summary,
     write_members_workspace,
 )
-from bench_isolated_run import _each_passed, _member_pythons, _passed, _peak_children
+from bench_isolated_run import _each_passed, _passed, _peak_children, floor
 
 
 def main() -> int:
@@ -69,30 +69,16 @@ def main() -> int:
             option = [] if max_idle is None else ["-o", f"wsenv_max_idle={max_idle}"]
             return lambda: run_checked([*parent, *option], cwd=ws, env=env)
 
-        print(f"{count} members: warm-up (builds every environment once)", file=sys.stderr)
-        if not _passed(total)(ours(None)()):
-            raise RuntimeError("the warm-up run did not pass every test")
-        pythons = _member_pythons(ws, names)
-
-        def floor() -> str:
-            from concurrent.futures import ThreadPoolExecutor
-
-            def one(name: str) -> str:
-                return run_checked(
-                    [str(pythons[name]), "-m", "pytest", "-q"], cwd=ws / "packages" / name, env=env
-                )
-
-            with ThreadPoolExecutor(2) as pool:
-                return "".join(pool.map(one, names))
-
         actions: dict[str, Callable[[], str]] = {
             "ours -n 2": ours(None),
             "ours -n 2, max_idle 16": ours(16),
             "ours -n 2, unbounded": ours(count + 1),
-            "floor -P 2": floor,
+            "floor -P 2": lambda: floor(ws, names, env, 2),
         }
         checks = {name: _passed(total) for name in actions}
         checks["floor -P 2"] = _each_passed(count)
+        # warm-up: the first run builds every environment, which the floor then uses
+        print(f"{count} members: warm-up (builds every environment once)", file=sys.stderr)
         for name, action in actions.items():
             if not checks[name](action()):
                 raise RuntimeError(f"{name}: not every test passed")

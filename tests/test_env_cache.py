@@ -62,7 +62,13 @@ def _build(cache_dir: Path, name: str, key: str, *, script: bool = True) -> Mani
         tool = bin_dir / "tool"
         tool.write_text(f"#!{bin_dir / 'python'}\nprint('hi')\n")
         tool.chmod(0o755)
-    record = {
+    python = bin_dir / "python"
+    return publish(cache_dir, name, tmp, _record(name, key), python=python, bin_dir=bin_dir)
+
+
+def _record(name: str, key: str) -> dict[str, Any]:
+    """What the manager passes to ``publish`` for env ``name`` with ``key``."""
+    return {
         "key": key,
         "kind": "target",
         "label": name.split("-py", maxsplit=1)[0],
@@ -76,8 +82,6 @@ def _build(cache_dir: Path, name: str, key: str, *, script: bool = True) -> Mani
             "layers": ["lock"],
         },
     }
-    python = bin_dir / "python"
-    return publish(cache_dir, name, tmp, record, python=python, bin_dir=bin_dir)
 
 
 @pytest.fixture
@@ -263,21 +267,8 @@ def test_an_installer_that_resolved_the_link_is_still_relocated(tmp_path: Path) 
     tool.write_text(f"#!{tmp / 'bin' / 'python'}\nprint('hi')\n")
     tool.chmod(0o755)
     assert tmp.name in (tmp / "bin" / "activate").read_text()
-    record = {
-        "key": "aaaa",
-        "kind": "target",
-        "label": "m",
-        "inputs": {},
-        "interpreter": sys.executable,
-        "build": {
-            "backend": "uv",
-            "backend_version": "uv 0",
-            "seconds": 0.1,
-            "packages": 0,
-            "layers": [],
-        },
-    }
     python = final / "bin" / "python"
+    record = _record(name, "aaaa")
     manifest = publish(
         cache_dir, name, tmp, record, python=python, bin_dir=python.parent, built_at=final
     )

@@ -6,6 +6,7 @@ found) or ``pip`` (virtualenv + pip, always available).
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -47,17 +48,18 @@ def find_uv() -> str | None:
         from uv import find_uv_bin
     except ImportError:
         return None
-    if find_uv_bin not in _PACKAGED:
-        # asked once per process: the package's binary does not move while it runs, and
-        # the search (several sysconfig schemes) costs a third of a millisecond
-        try:
-            _PACKAGED[find_uv_bin] = str(find_uv_bin())
-        except FileNotFoundError:
-            _PACKAGED[find_uv_bin] = None
-    return _PACKAGED[find_uv_bin]
+    return _packaged_uv(find_uv_bin)
 
 
-_PACKAGED: dict[Callable[[], object], str | None] = {}
+@functools.cache
+def _packaged_uv(find_uv_bin: Callable[[], object]) -> str | None:
+    """The ``uv`` package's binary, asked once per process: it does not move while the
+    process runs, and the search (several sysconfig schemes) costs a third of a
+    millisecond."""
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
 
 
 def select_backend(name: BackendChoice, cache_dir: Path | None = None) -> Backend:
