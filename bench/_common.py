@@ -114,7 +114,7 @@ def requirement_closure(names: Sequence[str]) -> list[str]:
 def wsenv_wheel(dest: Path) -> Path:
     """A wheel of pytest-wsenv built from this checkout (as ``pip install .`` would
     install it, not editable): its modules, requirements and entry points."""
-    from pytest_wsenv._toml import load_toml
+    from pytest_wsenv.workspace import load_toml
 
     project = load_toml(ROOT / "pyproject.toml")["project"]
     package = ROOT / "pytest_wsenv"

@@ -266,7 +266,7 @@ def test_config_matches_modules_distributions_and_every_member(
 
 
 def test_matrix_config_accepts_the_check_imports_table(make_workspace: MakeWorkspace) -> None:
-    from pytest_wsenv.matrix import MatrixConfig
+    from pytest_wsenv.ci import MatrixConfig
 
     root = make_workspace(AVIARY, lock=False)
     assert MatrixConfig.load(Workspace.discover(root)).pythons == ()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsenv.changed import changed_files, changed_members
+from pytest_wsenv.ci import changed_files, changed_members
 from pytest_wsenv.cli import main
 from pytest_wsenv.errors import SelectionError, WsenvError
 from pytest_wsenv.workspace import Workspace

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from pytest_wsenv.ci import render
 from pytest_wsenv.cli import _parser, main
-from pytest_wsenv.matrix import render
 
 from .support.workspaces import write_workspace
 

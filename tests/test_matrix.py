@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from pytest_wsenv.cli import main
-from pytest_wsenv.errors import ConfigError, SelectionError
-from pytest_wsenv.matrix import (
+from pytest_wsenv.ci import (
     GITLAB_MAX_JOBS,
     Job,
     MatrixConfig,
@@ -20,6 +18,8 @@ from pytest_wsenv.matrix import (
     python_allowed,
     render,
 )
+from pytest_wsenv.cli import main
+from pytest_wsenv.errors import ConfigError, SelectionError
 from pytest_wsenv.workspace import Workspace
 
 from .support.workspaces import write_workspace

@@ -11,11 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_wsenv.cli import main
-from pytest_wsenv.errors import SelectionError
-from pytest_wsenv.matrix import Job
-from pytest_wsenv.shards import (
+from pytest_wsenv.ci import (
     DURATIONS_KEY,
+    Job,
     assign_shards,
     count_tests,
     member_weights,
@@ -24,6 +22,8 @@ from pytest_wsenv.shards import (
     select_shard,
     shard_jobs,
 )
+from pytest_wsenv.cli import main
+from pytest_wsenv.errors import SelectionError
 from pytest_wsenv.workspace import Workspace
 
 from .support.workspaces import write_workspace

@@ -23,9 +23,8 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .._toml import load_toml
 from ..errors import ConfigError
-from ..workspace import Workspace
+from ..workspace import Workspace, load_toml
 
 __all__ = ["CheckImportsConfig", "Suppression"]
 

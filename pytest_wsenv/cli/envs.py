@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from .._toml import load_toml
 from ..envs import cache
 from ..envs.backends import BackendChoice
 from ..envs.interpreters import Interpreter, find_interpreter
@@ -41,7 +40,7 @@ from ..envs.manager import EnvManager
 from ..errors import WsenvError
 from ..lock import Lock
 from ..target import Target
-from ..workspace import Workspace
+from ..workspace import Workspace, load_toml
 
 __all__ = ["SCHEMA_VERSION", "current_keys", "register"]
 

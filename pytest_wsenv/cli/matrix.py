@@ -8,10 +8,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from ..changed import changed_members
+from ..ci import (
+    Format,
+    Job,
+    MatrixConfig,
+    changed_members,
+    count_tests,
+    member_weights,
+    parse_python,
+    plan_jobs,
+    read_durations,
+    render,
+    shard_jobs,
+)
 from ..errors import SelectionError
-from ..matrix import Format, Job, MatrixConfig, parse_python, plan_jobs, render
-from ..shards import count_tests, member_weights, read_durations, shard_jobs
 from ..workspace import Workspace
 
 __all__ = ["register"]

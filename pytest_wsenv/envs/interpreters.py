@@ -22,6 +22,7 @@ from pathlib import Path
 from ..errors import InterpreterNotFoundError
 from ..target import MarkerEnv
 from ._facts import QueryError, facts_of, forget_facts, running_facts
+from .uv_binary import find_uv
 
 __all__ = ["Interpreter", "find_interpreter", "marker_env_for"]
 
@@ -244,8 +245,6 @@ def _in_pyenv(root: Path, name: str, want: tuple[int, int, int | None]) -> list[
 
 
 def _uv_binary() -> str | None:
-    from .backends import find_uv  # imported late: backends import this module
-
     return find_uv()
 
 

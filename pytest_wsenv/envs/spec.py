@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._toml import load_toml
 from ..errors import ConfigError
 from ..lock import Closure, Pin
 from ..target import Target
-from ..workspace import Workspace
+from ..workspace import Workspace, load_toml
 from .interpreters import Interpreter
 
 __all__ = [

@@ -11,7 +11,8 @@ Public surface (what ``plugin.py`` codes against):
 
 Modules: ``spec.py`` (requests, env, node ids), ``session.py`` (the plugin: collection and
 report replay), ``pool.py`` (child processes of a run: prepare, start, event loop, stop),
-``exits.py`` (child exits: crashes, restarts), ``process.py`` (one child process and its
+``messages.py`` (child messages back into reports and warnings), ``exits.py`` (child exits: crashes,
+restarts), ``process.py`` (one child process and its
 reader thread), ``protocol.py`` (wire format, report
 and warning rebuilding), ``members.py`` (per-member state, summaries), ``standins.py``
 (stand-in collection nodes), ``reports.py`` (reports the parent makes: crashes, not run).

@@ -10,13 +10,11 @@ its last test yields an error report naming the member.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pytest_wsenv.runner.members import Member, State
+from pytest_wsenv.runner.parts import SessionPart
 from pytest_wsenv.runner.process import ChildProcess, Exited
-from pytest_wsenv.runner.protocol import PathMapper
 from pytest_wsenv.runner.reports import (
     describe_exit,
     member_error_report,
@@ -27,19 +25,12 @@ from pytest_wsenv.runner.reports import (
 __all__ = ["ExitHandling"]
 
 
-class ExitHandling:
+class ExitHandling(SessionPart):
     """Mixin of :class:`~pytest_wsenv.runner.session.IsolatedRun` for child exits."""
 
     max_restarts: int
     _session: pytest.Session | None
-    _stopping: str | None
     _interrupted: str | None
-
-    def _hook(self) -> Any:
-        raise NotImplementedError
-
-    def _need_mapper(self, m: Member) -> PathMapper:
-        raise NotImplementedError
 
     def _is_stopping(self) -> bool:
         raise NotImplementedError
@@ -51,18 +42,6 @@ class ExitHandling:
         raise NotImplementedError
 
     def _start_child(self, m: Member) -> None:
-        raise NotImplementedError
-
-    def _release_run_slot(self, m: Member) -> None:
-        raise NotImplementedError
-
-    def _replay_unit(
-        self,
-        m: Member,
-        child_id: str,
-        location: tuple[str, int | None, str],
-        reports: list[pytest.TestReport],
-    ) -> None:
         raise NotImplementedError
 
     def on_exit(self, m: Member, event: Exited) -> None:

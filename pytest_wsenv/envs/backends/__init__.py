@@ -6,12 +6,10 @@ found) or ``pip`` (virtualenv + pip, always available).
 
 from __future__ import annotations
 
-import functools
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from ...errors import ConfigError
+from ..uv_binary import find_uv
 from .base import (
     Backend,
     BackendChoice,
@@ -37,29 +35,6 @@ __all__ = [
     "find_uv",
     "select_backend",
 ]
-
-
-def find_uv() -> str | None:
-    """The uv binary: ``uv`` on PATH, else the one shipped by the ``uv`` Python package."""
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return None
-    return _packaged_uv(find_uv_bin)
-
-
-@functools.cache
-def _packaged_uv(find_uv_bin: Callable[[], object]) -> str | None:
-    """The ``uv`` package's binary, asked once per process: it does not move while the
-    process runs, and the search (several sysconfig schemes) costs a third of a
-    millisecond."""
-    try:
-        return str(find_uv_bin())
-    except FileNotFoundError:
-        return None
 
 
 def select_backend(name: BackendChoice, cache_dir: Path | None = None) -> Backend:

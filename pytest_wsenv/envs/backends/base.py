@@ -23,6 +23,7 @@ __all__ = [
     "InstallPlan",
     "Log",
     "SyncRequest",
+    "index_flags",
 ]
 
 BackendName = Literal["uv", "pip"]
@@ -105,3 +106,17 @@ class Backend(Protocol):
         """Resolve ``requirements`` (with dependencies) for ``interpreter`` into exact
         ``name==version`` pins, without installing (used without a lock and for layers)."""
         ...
+
+
+def index_flags(index: IndexSettings) -> list[str]:
+    """uv (and pip) command-line flags for ``index``."""
+    flags: list[str] = []
+    if index.index_url is not None:
+        flags += ["--index-url", index.index_url]
+    for url in index.extra_index_urls:
+        flags += ["--extra-index-url", url]
+    for link in index.find_links:
+        flags += ["--find-links", link]
+    if index.no_index:
+        flags.append("--no-index")
+    return flags

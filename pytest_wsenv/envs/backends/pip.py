@@ -40,8 +40,7 @@ from ..interpreters import Interpreter
 from ._create import create_virtualenv
 from ._diagnose import failure
 from ._process import installer_env, requirements_file, run
-from .base import BackendName, IndexSettings, InstallPlan, Log
-from .uv import index_flags
+from .base import BackendName, IndexSettings, InstallPlan, Log, index_flags
 from .venv import env_dir, relocate_scripts, venv_version
 
 __all__ = ["PipBackend"]

@@ -60,29 +60,15 @@ from ._create import create_virtualenv
 from ._diagnose import failure
 from ._process import installer_env, requirements_file, run
 from ._versions import remembered_version
-from .base import BackendName, IndexSettings, InstallPlan, Log, SyncRequest
+from .base import BackendName, IndexSettings, InstallPlan, Log, SyncRequest, index_flags
 from .venv import base_executable, env_dir, env_python, relocate_scripts
 
-__all__ = ["UvBackend", "index_flags"]
+__all__ = ["UvBackend"]
 
 
 def _neutral_cwd() -> Path:
     """Where uv runs: outside any project, so it discovers no project configuration."""
     return Path(tempfile.gettempdir())
-
-
-def index_flags(index: IndexSettings) -> list[str]:
-    """uv (and pip) command-line flags for ``index``."""
-    flags: list[str] = []
-    if index.index_url is not None:
-        flags += ["--index-url", index.index_url]
-    for url in index.extra_index_urls:
-        flags += ["--extra-index-url", url]
-    for link in index.find_links:
-        flags += ["--find-links", link]
-    if index.no_index:
-        flags.append("--no-index")
-    return flags
 
 
 class UvBackend:

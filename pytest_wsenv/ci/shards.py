@@ -17,9 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from .errors import SelectionError
+from ..errors import SelectionError
+from ..workspace import Member, Workspace
 from .matrix import Job
-from .workspace import Member, Workspace
 
 __all__ = [
     "DURATIONS_KEY",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ._lockfile import LockedArtifact, LockedDep, LockedPackage, LockFile, parse_artifacts
-from .errors import LockError
-from .workspace import Workspace
+from ..errors import LockError
+from ..workspace import Workspace
+from .lockfile import LockedArtifact, LockedDep, LockedPackage, LockFile, parse_artifacts
 
 __all__ = ["Edge", "LockIndex"]
 

@@ -3,7 +3,7 @@
 Only what the closure walk and the freshness check need is kept: packages with their
 source, artifacts, dependency edges and ``[package.metadata]``, the ``[manifest]``, the
 top-level ``resolution-markers`` and ``conflicts``. Marker strings are kept as text and
-parsed lazily by :mod:`pytest_wsenv._markers`, so loading stays fast.
+parsed lazily by :mod:`pytest_wsenv.lock.markers`, so loading stays fast.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name as _canonicalize_name
 
-from ._toml import loads_toml
-from ._tomlpath import TableReader
-from .errors import LockError
+from ..errors import LockError
+from ..workspace import TableReader, loads_toml
 
 __all__ = [
     "SUPPORTED_VERSION",

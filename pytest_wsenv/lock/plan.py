@@ -25,11 +25,11 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
-from ._lockfile import DefaultGroups, LockedPackage
-from ._lockindex import LockIndex
-from .errors import SelectionError
-from .target import Target
-from .workspace import Workspace
+from ..errors import SelectionError
+from ..target import Target
+from ..workspace import Workspace
+from .index import LockIndex
+from .lockfile import DefaultGroups, LockedPackage
 
 __all__ = [
     "Plan",

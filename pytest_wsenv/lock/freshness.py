@@ -21,16 +21,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from ._lock_target import default_groups_setting
-from ._lockfile import DefaultGroups, MetaRequirement
-from ._markers import equivalent
-from .errors import ConfigError, StaleLockError
+from ..errors import ConfigError, StaleLockError
+from .lockfile import DefaultGroups, MetaRequirement
+from .markers import equivalent
+from .plan import default_groups_setting
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ._lockindex import LockIndex
-    from .workspace import Workspace
+    from ..workspace import Workspace
+    from .index import LockIndex
 
 __all__ = ["check_fresh"]
 

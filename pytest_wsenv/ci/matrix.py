@@ -31,9 +31,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ._toml import load_toml
-from .errors import ConfigError, SelectionError
-from .workspace import Member, Workspace
+from ..errors import ConfigError, SelectionError
+from ..workspace import Member, Workspace, load_toml
 
 __all__ = [
     "GITLAB_MAX_JOBS",

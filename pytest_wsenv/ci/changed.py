@@ -21,11 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._toml import loads_toml
-from .errors import LockError, SelectionError, WsenvError
-from .lock import Closure, Lock
-from .target import MarkerEnv, Target
-from .workspace import Member, Workspace
+from ..errors import LockError, SelectionError, WsenvError
+from ..lock import Closure, Lock
+from ..target import MarkerEnv, Target
+from ..workspace import Member, Workspace, loads_toml
 
 __all__ = ["changed_files", "changed_members", "git_toplevel"]
 

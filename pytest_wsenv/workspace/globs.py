@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import WorkspaceError
+from ..errors import WorkspaceError
 
 __all__ = ["Pattern", "holds_only_ignored_files"]
 

@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["ProjectFile", "Table", "is_workspace_source", "read_pyproject", "workspace_table"]
 

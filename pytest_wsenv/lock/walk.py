@@ -1,4 +1,4 @@
-"""Walk a parsed ``uv.lock`` from a :class:`~pytest_wsenv._lock_target.Plan` for one
+"""Walk a parsed ``uv.lock`` from a :class:`~pytest_wsenv.lock.plan.Plan` for one
 interpreter, the way ``uv sync`` materializes a lock: follow dependency, extra and group
 edges whose markers hold, with uv's conflict markers decided by what the walk activates.
 """
@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from ._lock_target import Plan
-from ._lockfile import LockedDep, LockedPackage, MetaRequirement
-from ._lockindex import Edge, LockIndex
-from ._markers import MarkerEvaluator, MarkerFailure, encode_extra, encode_group, encode_project
-from .errors import LockError, SelectionError
-from .target import MarkerEnv
+from ..errors import LockError, SelectionError
+from ..target import MarkerEnv
+from .index import Edge, LockIndex
+from .lockfile import LockedDep, LockedPackage, MetaRequirement
+from .markers import MarkerEvaluator, MarkerFailure, encode_extra, encode_group, encode_project
+from .plan import Plan
 
 __all__ = ["walk"]
 

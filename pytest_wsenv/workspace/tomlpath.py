@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import LockError, WsenvError
+from ..errors import LockError, WsenvError
 
 __all__ = ["TableReader"]
 

@@ -1,0 +1,53 @@
+"""The isolated session: where the stages meet, from pytest's configuration to child runs.
+
+:func:`install` plans the session's runs (:mod:`.plan`), prepares each run's child
+(:mod:`.children`), and registers the runner's :class:`~pytest_wsenv.runner.IsolatedRun`,
+the session's own report lines (:mod:`.summary`) and the missing-module diagnosis.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..errors import WsenvError
+from ..runner import IsolatedRun
+from .children import ChildPreparer
+from .plan import IsolationPlan, plan_isolation
+from .summary import IsolationSummary
+
+__all__ = ["IsolationPlan", "install"]
+
+PLUGIN_NAME = "wsenv-isolated"
+
+
+def install(config: pytest.Config) -> None:
+    """Plan the isolated run for ``config`` and register it; usage errors are one line."""
+    try:
+        plan = plan_isolation(config)
+    except WsenvError as exc:
+        raise pytest.UsageError(f"pytest-wsenv: {exc}") from None
+    preparer = ChildPreparer(config, plan)
+    run = IsolatedRun(
+        config,
+        preparer.requests(),
+        max_parallel=plan.max_parallel,
+        max_restarts=plan.max_restarts,
+        fork=plan.fork,
+        max_idle=plan.max_idle,
+    )
+    # Every argument now belongs to a child: the parent collects nothing in-process.
+    config.args = []
+    config.pluginmanager.register(run, PLUGIN_NAME)
+    config.pluginmanager.register(
+        IsolationSummary(config, plan, preparer, run), f"{PLUGIN_NAME}-summary"
+    )
+    from ..audit.diagnose import MissingModuleDiagnosis
+
+    diagnosis = MissingModuleDiagnosis(
+        config,
+        plan.workspace,
+        plan.manager.lock,
+        plan.runs,
+        test_group=plan.manager.test_group,
+    )
+    config.pluginmanager.register(diagnosis, f"{PLUGIN_NAME}-diagnosis")

@@ -1,0 +1,114 @@
+"""What each planned run's child is started with: its environment, arguments and runtime.
+
+:class:`ChildPreparer` turns the plan's runs into the runner's
+:class:`~pytest_wsenv.runner.ChildRequest` values; each request's ``prepare`` is called in a
+runner worker thread, builds or reuses the run's environment and returns the
+:class:`~pytest_wsenv.runner.ChildSpec` to start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ..envs.layers import attached_layers
+from ..envs.manager import ReadyEnv
+from ..runner import ChildRequest, ChildSpec, clean_child_env
+from ..runner.forkserver import runtime_of
+from ..selection import MemberRun
+from .plan import IsolationPlan
+
+__all__ = ["ChildPreparer", "relative_nodeid"]
+
+
+class ChildPreparer:
+    """Prepares the children of ``plan`` and remembers the environment each one got."""
+
+    def __init__(self, config: pytest.Config, plan: IsolationPlan) -> None:
+        self.plan = plan
+        self.envs: dict[str, ReadyEnv] = {}
+        self._envs_lock = threading.Lock()
+        self._forwarded = _forwarded_options(config)
+        self._parent_root = Path(os.path.realpath(config.rootpath))
+
+    def requests(self) -> list[ChildRequest]:
+        return [
+            ChildRequest(
+                key=run.key,
+                member=run.member,
+                prepare=self._preparer(run),
+                nodeid_prefix=relative_nodeid(run.rootdir, self._parent_root),
+                nodeid_suffix=run.suffix,
+            )
+            for run in self.plan.runs
+        ]
+
+    def _preparer(self, run: MemberRun) -> Callable[[], ChildSpec]:
+        return lambda: self._prepare(run)
+
+    def _prepare(self, run: MemberRun) -> ChildSpec:
+        manager = self.plan.manager
+        interpreter = manager.interpreter(run.python)
+        ready = manager.ensure(manager.spec_for(run.target, interpreter))
+        with self._envs_lock:
+            self.envs[run.key] = ready
+        forwarded = [arg.replace("{key}", run.key) for arg in self._forwarded]
+        args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
+        env = clean_child_env(os.environ, ready.bin_dir, run.member)
+        runtime = None
+        if self.plan.fork:
+            sites = [ready.site_packages, *attached_layers(ready.site_packages)]
+            runtime = runtime_of(interpreter.executable, sites, env)
+        return ChildSpec(
+            key=run.key,
+            member=run.member,
+            python=ready.python,
+            rootdir=run.rootdir,
+            args=tuple(args),
+            env=env,
+            nodeid_prefix=relative_nodeid(run.rootdir, self._parent_root),
+            nodeid_suffix=run.suffix,
+            runtime=runtime,
+        )
+
+
+def _forwarded_options(config: pytest.Config) -> list[str]:
+    """Parent options that change what a child selects or how it reports a failure."""
+    opt = config.option
+    args: list[str] = []
+    if opt.keyword:
+        args += ["-k", opt.keyword]
+    if opt.markexpr:
+        args += ["-m", opt.markexpr]
+    if opt.verbose > 0:
+        args.append("-" + "v" * opt.verbose)
+    elif opt.verbose < 0:
+        args.append("-" + "q" * -opt.verbose)
+    if opt.tbstyle and opt.tbstyle != "auto":
+        args.append(f"--tb={opt.tbstyle}")
+    if opt.showlocals:
+        args.append("--showlocals")
+    if opt.runxfail:
+        args.append("--runxfail")
+    if opt.maxfail:
+        args.append(f"--maxfail={opt.maxfail}")
+    for spec in opt.pythonwarnings or ():
+        args.append(f"-W{spec}")
+    if opt.importmode != "prepend":
+        args.append(f"--import-mode={opt.importmode}")
+    if opt.basetemp:
+        # each child gets <basetemp>/<run key>; pytest creates only the last level
+        base = Path(opt.basetemp).absolute()
+        base.mkdir(parents=True, exist_ok=True)
+        args.append(f"--basetemp={base / '{key}'}")
+    return args
+
+
+def relative_nodeid(path: Path, start: Path) -> str:
+    """The parent's node id prefix of a run rooted at ``path`` (``""`` for ``start``)."""
+    rel = os.path.relpath(os.path.realpath(path), start)
+    return "" if rel == "." else Path(rel).as_posix()

@@ -1,0 +1,202 @@
+"""From an isolated session's configuration to the plan of its runs.
+
+:func:`plan_isolation` is the one place where the first stages meet:
+:class:`~pytest_wsenv.config.WsConfig` (what the user asked for) ->
+:class:`~pytest_wsenv.workspace.Workspace` -> :func:`~pytest_wsenv.selection.select_runs`
+(narrowed by ``--ws-changed-since`` and ``--ws-shard``) -> an
+:class:`~pytest_wsenv.envs.manager.EnvManager` that builds each run's environment later,
+in the runner's worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from packaging.version import Version
+
+from ..config import WsConfig, workspace_start
+from ..envs.cache import resolve_cache_dir
+from ..envs.manager import EnvManager
+from ..errors import SelectionError
+from ..lock import Lock
+from ..runner.session import DEFAULT_MAX_IDLE
+from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
+from ..workspace import Workspace
+
+__all__ = ["IsolationPlan", "plan_isolation"]
+
+
+@dataclass(frozen=True)
+class IsolationPlan:
+    """What an isolated session runs, and with what."""
+
+    workspace: Workspace
+    manager: EnvManager
+    runs: Sequence[MemberRun]  # the runs to start, in request order
+    # runs whose interpreter their requires-python excludes, with the reason
+    skipped: Sequence[tuple[MemberRun, str]]
+    max_parallel: int
+    max_restarts: int
+    fork: bool = True
+    max_idle: int = DEFAULT_MAX_IDLE
+    notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
+
+
+def plan_isolation(config: pytest.Config) -> IsolationPlan:
+    """The plan for ``config``; :class:`~pytest_wsenv.errors.WsenvError` on bad input."""
+    settings = WsConfig.from_pytest(config)
+    _check_compatible(config)
+    max_parallel = _take_over_xdist(config)
+    workspace = Workspace.discover(workspace_start(config))
+    lock = Lock.for_workspace(workspace)
+    request = Request(
+        packages=settings.packages,
+        extras=settings.extras,
+        all_extras=settings.all_extras,
+        groups=settings.groups,
+        no_default_groups=settings.no_default_groups,
+        pythons=settings.pythons or (None,),
+    )
+    runs = select_runs(
+        workspace,
+        config.args,
+        config.invocation_params.dir,
+        request,
+        explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
+    )
+    notes: list[str] = []
+    runs = _narrow(config, workspace, runs, settings, notes)
+    manager = EnvManager(
+        workspace,
+        lock,
+        cache_dir=resolve_cache_dir(
+            workspace.root, settings.cache_dir_option, settings.cache_dir_ini
+        ),
+        backend=settings.backend,
+        offline=settings.offline,
+        rebuild=settings.rebuild,
+        with_reqs=settings.with_reqs,
+        with_requirement_files=settings.with_requirement_files,
+        test_group=settings.test_group,
+        strict_runner=settings.strict_runner,
+        no_install=frozenset(settings.no_install),
+        log=_LineWriter(config),
+        verbose=config.option.verbose > 0,
+    )
+    runnable: list[MemberRun] = []
+    skipped: list[tuple[MemberRun, str]] = []
+    for run in runs:
+        reason = _excluded(workspace, manager, run)
+        if reason:
+            skipped.append((run, reason))
+        else:
+            runnable.append(run)
+    return IsolationPlan(
+        workspace=workspace,
+        manager=manager,
+        runs=tuple(runnable),
+        skipped=tuple(skipped),
+        max_parallel=max_parallel,
+        max_restarts=settings.max_restarts,
+        fork=not settings.no_fork and hasattr(os, "fork"),
+        max_idle=settings.max_idle,
+        notes=tuple(notes),
+    )
+
+
+def _check_compatible(config: pytest.Config) -> None:
+    if config.getoption("usepdb", False):
+        raise SelectionError(
+            "--pdb cannot debug a test that runs in a member's child process; "
+            "drop --pdb, or run that member's tests without isolation"
+        )
+
+
+def _take_over_xdist(config: pytest.Config) -> int:
+    """``-n N``: run N member children at once instead of N xdist workers."""
+    numprocesses = config.getoption("numprocesses", None)
+    if not numprocesses or config.getoption("dist", "no") == "no":
+        return 1
+    config.option.dist = "no"
+    config.option.tx = []
+    return max(1, int(numprocesses))
+
+
+def _narrow(
+    config: pytest.Config,
+    workspace: Workspace,
+    runs: list[MemberRun],
+    settings: WsConfig,
+    notes: list[str],
+) -> list[MemberRun]:
+    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs.
+
+    Why each member was chosen is appended to ``notes`` (shown in the header with -v).
+    """
+    ref = config.getoption("ws_changed_since")
+    if ref:
+        from ..ci import changed_members
+
+        changed = changed_members(workspace, ref, pythons=settings.pythons)
+        everything = set(changed) >= set(workspace.members)
+        runs = [r for r in runs if r.member in changed or (r.member == ALL_MEMBERS and everything)]
+        notes += [f"wsenv: {member} selected: {why}" for member, why in changed.items()]
+    shard = config.getoption("ws_shard")
+    if shard:
+        from .. import ci
+
+        k, n = ci.parse_shard(shard)
+        counts = {
+            r.key: ci.count_tests(workspace, workspace.members[r.member])
+            for r in runs
+            if r.member in workspace.members
+        }
+        cache = getattr(config, "cache", None)
+        durations = ci.valid_durations(cache.get(ci.DURATIONS_KEY, {}) if cache is not None else {})
+        weights = ci.member_weights([r.key for r in runs], durations, counts)
+        keep = set(ci.select_shard(weights, k, n))
+        runs = [r for r in runs if r.key in keep]
+    return runs
+
+
+def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str | None:
+    """Why ``run``'s interpreter cannot run it (requires-python), or None.
+
+    The interpreter is looked up here, at configuration time, so that one that does
+    not exist is a usage error before anything is built.
+    """
+    interpreter = manager.interpreter(run.python)
+    version = Version(interpreter.version)
+    member = workspace.members.get(run.member)
+    for owner, spec in (
+        (f"member '{run.member}'", member.requires_python if member else None),
+        ("the workspace", workspace.requires_python),
+    ):
+        if spec is not None and not spec.contains(version, prereleases=True):
+            return (
+                f"{owner} requires-python {spec} excludes Python {interpreter.version} "
+                f"({interpreter.executable})"
+            )
+    return None
+
+
+class _LineWriter:
+    """Progress lines from worker threads, written whole through the terminal reporter.
+
+    The reporter is looked up at each line: this plugin is configured before pytest's
+    terminal reporter exists.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
+        with self._lock:
+            if reporter is not None:
+                reporter.write_line(line)

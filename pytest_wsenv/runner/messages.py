@@ -1,0 +1,143 @@
+"""How the replaying plugin reads a child's messages: the session's paths, reports,
+warnings and test boundaries, turned back into pytest objects of the parent.
+
+Runs on the main thread (the reader threads only decode and enqueue); a malformed message is a
+:class:`~pytest_wsenv.errors.ChildProtocolError` naming the member and the child's pytest.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pytest_wsenv.runner.members import Member, Unit
+from pytest_wsenv.runner.parts import SessionPart
+from pytest_wsenv.runner.protocol import (
+    SCHEMA_VERSION,
+    PathMapper,
+    protocol_error,
+    rebuild_report,
+    rebuild_warning,
+)
+
+__all__ = ["MessageHandling"]
+
+
+class MessageHandling(SessionPart):
+    """Mixin of :class:`~pytest_wsenv.runner.session.IsolatedRun` for child messages."""
+
+    _parent_root: Path
+    _parent_cwd: Path
+
+    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def on_message(self, m: Member, data: dict[str, Any]) -> None:
+        kind = data["kind"]
+        if kind == "hello":
+            if data.get("schema") != SCHEMA_VERSION:
+                m.hello = data
+                raise protocol_error(
+                    m.name,
+                    m.child_pytest,
+                    f"the child speaks schema {data.get('schema')!r}, "
+                    f"this runner schema {SCHEMA_VERSION}",
+                )
+            m.hello = data
+        elif kind == "session":
+            m.mapper = self._mapper(m, str(data.get("rootpath")))
+        elif kind == "collectreport":
+            report = self._rebuild(m, data.get("report"))
+            if m.restarting:
+                pass  # a restarted child collects again: its reports were replayed once
+            elif m.collection_replayed:
+                self._hook().pytest_collectreport(report=report)
+            else:
+                m.collect_events.append(("report", report))
+        elif kind == "warning":
+            self._on_warning(m, data)
+        elif kind == "collected":
+            self._on_collected(m, data)
+        elif kind == "logstart":
+            m.unit = Unit(str(data.get("nodeid")), self._location(m, data.get("location")))
+        elif kind == "testreport":
+            report = self._rebuild(m, data.get("report"))
+            if m.unit is None:
+                self._hook().pytest_runtest_logreport(report=report)
+            else:
+                m.unit.reports.append(report)
+                m.unit.phases.add(str(report.when))
+        elif kind == "logfinish":
+            unit, m.unit = m.unit, None
+            if unit is not None:
+                if self._stopping:
+                    m.pending.pop(unit.nodeid, None)
+                else:
+                    self._replay_unit(m, unit.nodeid, unit.location, unit.reports)
+        elif kind == "internalerror":
+            m.internal_error = str(data.get("text"))
+        elif kind == "finished":
+            m.finished = data
+            # Its tests are done: the next child may run while this one exits.
+            if m.unit is None and not m.restarting:
+                self._release_run_slot(m)
+        else:
+            raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
+
+    def _mapper(self, m: Member, rootpath: str) -> PathMapper:
+        spec = m.spec
+        assert spec is not None
+        child_root = Path(rootpath)
+        real_root = os.path.realpath(child_root)
+        if real_root == os.path.realpath(spec.rootdir):
+            prefix = spec.nodeid_prefix
+        else:
+            rel = os.path.relpath(real_root, self._parent_root).replace(os.sep, "/")
+            prefix = "" if rel == "." else rel
+        return PathMapper(
+            prefix=prefix,
+            suffix=spec.nodeid_suffix,
+            child_cwd=spec.rootdir,
+            child_root=child_root,
+            parent_root=self._parent_root,
+            parent_cwd=self._parent_cwd,
+        )
+
+    def _need_mapper(self, m: Member) -> PathMapper:
+        if m.mapper is None:
+            raise protocol_error(m.name, m.child_pytest, "a report came before the session")
+        return m.mapper
+
+    def _rebuild(self, m: Member, data: Any) -> Any:
+        return rebuild_report(
+            self.config,
+            data,
+            self._need_mapper(m),
+            member=m.name,
+            key=m.key,
+            child_pytest=m.child_pytest,
+        )
+
+    def _location(self, m: Member, location: Any) -> tuple[str, int | None, str]:
+        mapper = self._need_mapper(m)
+        if not (isinstance(location, list) and len(location) == 3):
+            raise protocol_error(m.name, m.child_pytest, f"malformed location {location!r}")
+        lineno = location[1] if isinstance(location[1], int) else None
+        return (mapper.location_path(str(location[0])), lineno, str(location[2]))
+
+    def _on_warning(self, m: Member, data: dict[str, Any]) -> None:
+        child_id = str(data.get("nodeid") or "")
+        when = str(data.get("when"))
+        kwargs = {
+            "warning_message": rebuild_warning(data.get("warning")),
+            "when": when,
+            "nodeid": self._need_mapper(m).nodeid(child_id) if child_id else "",
+            "location": None,
+        }
+        if not m.collection_replayed:
+            m.collect_events.append(("warning", kwargs))
+        elif m.restarting and when != "runtest":
+            pass  # a restarted child's start-up and collection warnings were replayed once
+        elif when != "runtest" or child_id in m.replayed:
+            self._hook().pytest_warning_recorded.call_historic(kwargs=kwargs)

@@ -1,0 +1,43 @@
+"""What the parts of :class:`~pytest_wsenv.runner.session.IsolatedRun` ask of each other.
+
+The replaying plugin is one object assembled from mixins, one job each (``messages.py``:
+child messages; ``exits.py``: child exits); :class:`SessionPart` declares the state and the
+methods they share, which ``session.py`` provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from pytest_wsenv.runner.members import Member
+from pytest_wsenv.runner.protocol import PathMapper
+
+__all__ = ["SessionPart"]
+
+
+class SessionPart:
+    """Base of the mixins of :class:`~pytest_wsenv.runner.session.IsolatedRun`."""
+
+    config: pytest.Config
+    _stopping: str | None
+
+    def _hook(self) -> Any:
+        raise NotImplementedError
+
+    def _need_mapper(self, m: Member) -> PathMapper:
+        raise NotImplementedError
+
+    def _release_run_slot(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _replay_unit(
+        self,
+        m: Member,
+        child_id: str,
+        location: tuple[str, int | None, str],
+        reports: Sequence[pytest.TestReport],
+    ) -> None:
+        raise NotImplementedError
