@@ -27,6 +27,8 @@ left to the tests). Every message has a ``kind``:
 ``testreport``    ``report``
 ``logfinish``     ``nodeid``, ``location``
 ``internalerror`` ``text``
+``interrupted``   a test (or the session) raised KeyboardInterrupt: ``where`` (``path:lineno``
+                  of the crash line, or empty)
 ``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
 
 After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
@@ -138,6 +140,11 @@ class _ChildPlugin:
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.channel.send("internalerror", text=str(excrepr))
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        crash = getattr(excinfo.getrepr(style="short"), "reprcrash", None)
+        where = f"{crash.path}:{crash.lineno}" if crash is not None else ""
+        self.channel.send("interrupted", where=where)
 
     def _serialize(self, report: Any) -> Any:
         return self.config.hook.pytest_report_to_serializable(config=self.config, report=report)

@@ -30,12 +30,8 @@ class ExitHandling(SessionPart):
 
     max_restarts: int
     _session: pytest.Session | None
-    _interrupted: str | None
 
     def _is_stopping(self) -> bool:
-        raise NotImplementedError
-
-    def _stop(self, reason: str) -> None:
         raise NotImplementedError
 
     def _fail(self, m: Member, text: str) -> None:

@@ -77,6 +77,8 @@ class MessageHandling(SessionPart):
                     self._replay_unit(m, unit.nodeid, unit.location, unit.reports)
         elif kind == "internalerror":
             m.internal_error = str(data.get("text"))
+        elif kind == "interrupted":
+            self._on_interrupted(m, str(data.get("where") or ""))
         elif kind == "finished":
             m.finished = data
             # Its tests are done: the next child may run while this one exits.
@@ -84,6 +86,20 @@ class MessageHandling(SessionPart):
                 self._release_run_slot(m)
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
+
+    def _on_interrupted(self, m: Member, where: str) -> None:
+        """A test raised KeyboardInterrupt: the session ends as pytest's would ("Interrupted",
+        exit code 2); the interrupted test has no result, and nothing else runs."""
+        if self._interrupted or self._stopping:
+            return
+        m.unit = None
+        path, sep, line = where.rpartition(":")
+        if sep and os.path.isabs(path):
+            where = f"{os.path.relpath(path, self._parent_cwd)}:{line}"
+        self._interrupted = f"KeyboardInterrupt in member {m.name!r}" + (
+            f" at {where}" if where else ""
+        )
+        self._stop(self._interrupted)
 
     def _mapper(self, m: Member, rootpath: str) -> PathMapper:
         spec = m.spec

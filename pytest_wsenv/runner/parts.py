@@ -23,6 +23,7 @@ class SessionPart:
 
     config: pytest.Config
     _stopping: str | None
+    _interrupted: str | None
 
     def _hook(self) -> Any:
         raise NotImplementedError
@@ -31,6 +32,9 @@ class SessionPart:
         raise NotImplementedError
 
     def _release_run_slot(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _stop(self, reason: str) -> None:
         raise NotImplementedError
 
     def _replay_unit(

@@ -206,6 +206,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         except ChildProtocolError as exc:
             self._pool.abort()
             raise pytest.UsageError(str(exc)) from exc
+        except pytest.Session.Failed:
+            raise  # -x during collection: the children were told to exit
         except BaseException:
             self._pool.abort()
             raise
@@ -292,6 +294,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         hook = self._hook()
         builder = StandInBuilder(session)
         for m in self._members:
+            if session.shouldfail:  # -x/--maxfail: pytest collects nothing after the failure
+                break
             m.collection_replayed = True
             for kind, payload in m.collect_events:
                 if kind == "report":
@@ -325,12 +329,18 @@ class IsolatedRun(MessageHandling, ExitHandling):
             m.items = {item.child_nodeid: item for item in selected}
             m.collected = None
         self._collection_replayed = True
-        if session.config.option.collectonly or (
-            self._collection_errors(session)
-            and not session.config.option.continue_on_collection_errors
+        if (
+            session.shouldfail
+            or session.config.option.collectonly
+            or (
+                self._collection_errors(session)
+                and not session.config.option.continue_on_collection_errors
+            )
         ):
             for m in self._members:
                 self._send_exit(m)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
 
     def _collection_errors(self, session: pytest.Session) -> int:
         """Collection errors that interrupt the session, as in-process ones would."""

@@ -1,0 +1,73 @@
+"""pytest's everyday workflows through the runner: interrupts, output, who ran what."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests._runner_workspace import Member, write_workspace
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_keyboard_interrupt_in_a_test_interrupts_the_session(
+    pytester: pytest.Pytester, fork: bool
+) -> None:
+    member = Member(
+        "bird-feeder",
+        {
+            "tests/test_k.py": (
+                "def test_before():\n    pass\n\n"
+                "def test_interrupt():\n    raise KeyboardInterrupt\n\n"
+                "def test_after():\n    pass\n"
+            )
+        },
+    )
+    other = Member("other", {"tests/test_o.py": "def test_other():\n    pass\n"})
+    write_workspace(pytester, member, other, fork=fork)
+    result = pytester.runpytest_subprocess("-rA")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    # as in pytest: the test before passed, the interrupted one has no result, nothing after ran
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*! Interrupted: KeyboardInterrupt in member 'bird-feeder' at "
+            "bird-feeder/tests/test_k.py:5 !*"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*crashed*")
+    result.stdout.no_fnmatch_line("*test_other*")
+
+
+def test_exitfirst_stops_at_the_first_collection_error(pytester: pytest.Pytester) -> None:
+    broken = [
+        Member(name, {"tests/test_broken.py": "import not_installed_anywhere\n"})
+        for name in ("alpha", "beta", "gamma")
+    ]
+    fine = Member("delta", {"tests/test_fine.py": "def test_fine():\n    pass\n"})
+    write_workspace(pytester, *broken, fine)
+    result = pytester.runpytest("-x")
+    # like pytest in one directory: one error, then "stopping after 1 failures"; nothing runs
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["ERROR alpha/tests/test_broken.py*", "*! stopping after 1 failures !*"]
+    )
+    result.stdout.no_fnmatch_line("*beta*")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_maxfail_counts_collection_errors_like_pytest(pytester: pytest.Pytester) -> None:
+    broken = [
+        Member(name, {"tests/test_broken.py": "import not_installed_anywhere\n"})
+        for name in ("alpha", "beta", "gamma")
+    ]
+    write_workspace(pytester, *broken)
+    result = pytester.runpytest("--maxfail=2")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*! stopping after 2 failures !*"])
+    result.stdout.no_fnmatch_line("*gamma*")
