@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from tests._runner_workspace import Member, write_workspace
@@ -71,3 +74,52 @@ def test_maxfail_counts_collection_errors_like_pytest(pytester: pytest.Pytester)
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*! stopping after 2 failures !*"])
     result.stdout.no_fnmatch_line("*gamma*")
+
+
+FAILING = {"tests/test_f.py": "def test_same_name():\n    assert False\n"}
+
+
+def test_junit_says_which_member_and_python_ran_each_test(pytester: pytest.Pytester) -> None:
+    write_workspace(
+        pytester,
+        Member("alpha", FAILING),
+        Member("beta", {"tests/test_p.py": "def test_same_name():\n    pass\n"}),
+    )
+    result = pytester.runpytest("--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    found = {
+        case.get("classname"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in root.iter("testcase")
+    }
+    python = ".".join(map(str, sys.version_info[:3]))
+    assert found == {
+        "alpha.tests.test_f": {"wsenv.member": "alpha", "wsenv.python": python},
+        "beta.tests.test_p": {"wsenv.member": "beta", "wsenv.python": python},
+    }
+
+
+def test_failure_headers_name_the_member_and_python_when_there_are_several(
+    pytester: pytest.Pytester,
+) -> None:
+    write_workspace(
+        pytester,
+        Member("alpha", FAILING, key="alpha@a", suffix="@py3.x"),
+        Member("beta", FAILING),
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=2)
+    minor = "py{}.{}".format(*sys.version_info[:2])
+    result.stdout.fnmatch_lines(
+        [
+            f"*_ test_same_name (member alpha, {minor}) _*",
+            f"*_ test_same_name (member beta, {minor}) _*",
+        ]
+    )
+
+
+def test_failure_headers_stay_plain_with_one_member(pytester: pytest.Pytester) -> None:
+    write_workspace(pytester, Member("alpha", FAILING))
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*_ test_same_name _*"])

@@ -178,4 +178,6 @@ class ExitHandling(SessionPart):
         ]
         for report in reports:
             setattr(report, "wsenv_member", m.key)  # noqa: B010
+            if unit is None or report not in unit.reports:
+                self._label(m, report)
         self._replay_unit(m, child_id, location, reports)

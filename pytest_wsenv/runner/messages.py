@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_wsenv.runner.members import Member, Unit
 from pytest_wsenv.runner.parts import SessionPart
 from pytest_wsenv.runner.protocol import (
@@ -29,6 +31,8 @@ class MessageHandling(SessionPart):
 
     _parent_root: Path
     _parent_cwd: Path
+    _several_members: bool
+    _several_pythons: bool
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -126,7 +130,7 @@ class MessageHandling(SessionPart):
         return m.mapper
 
     def _rebuild(self, m: Member, data: Any) -> Any:
-        return rebuild_report(
+        report = rebuild_report(
             self.config,
             data,
             self._need_mapper(m),
@@ -134,6 +138,25 @@ class MessageHandling(SessionPart):
             key=m.key,
             child_pytest=m.child_pytest,
         )
+        if isinstance(report, pytest.TestReport):
+            self._label(m, report)
+        return report
+
+    def _label(self, m: Member, report: pytest.TestReport) -> None:
+        """Say who ran ``report``: the member and Python as junit ``<properties>``, and in
+        the FAILURES header (the location's domain) when the session has more than one."""
+        python = None if m.hello is None else str(m.hello.get("python") or "") or None
+        report.user_properties.append(("wsenv.member", m.name))
+        if python is not None:
+            report.user_properties.append(("wsenv.python", python))
+        who = []
+        if self._several_members:
+            who.append(f"member {m.name}")
+        if self._several_pythons and python is not None:
+            who.append("py" + ".".join(python.split(".")[:2]))
+        if who and report.location is not None:
+            path, lineno, domain = report.location
+            report.location = (path, lineno, f"{domain} ({', '.join(who)})")
 
     def _location(self, m: Member, location: Any) -> tuple[str, int | None, str]:
         mapper = self._need_mapper(m)

@@ -31,6 +31,9 @@ class SessionPart:
     def _need_mapper(self, m: Member) -> PathMapper:
         raise NotImplementedError
 
+    def _label(self, m: Member, report: pytest.TestReport) -> None:
+        raise NotImplementedError
+
     def _release_run_slot(self, m: Member) -> None:
         raise NotImplementedError
 

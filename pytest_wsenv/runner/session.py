@@ -135,6 +135,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self.max_restarts = max_restarts
         self.grace = grace
         self._members = [Member(r) for r in requests]
+        self._several_members = len({m.name for m in self._members}) > 1
+        self._several_pythons = any(r.nodeid_suffix for r in requests)
         self._pool = ChildPool(
             self._members, self, collect_parallel=self.collect_parallel, grace=grace, fork=fork
         )
