@@ -8,6 +8,7 @@ registered, and the session is an ordinary pytest session.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 
 import pytest
 
@@ -192,17 +193,21 @@ def _active(config: pytest.Config) -> bool:
     return any(config.getoption(dest) or (ini and config.getini(ini)) for dest, ini in _ACTIVATING)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     """An isolated parent imports no conftest.py: they are member test code, loaded by
-    each member's child in its own environment."""
+    each member's child in its own environment. Runs before pytest's capture starts, so it
+    can note the terminal the children may be given."""
     namespace = early_config.known_args_namespace
-    if os.environ.get("PYTEST_WSENV_MEMBER"):
-        return
-    for dest, ini in _ACTIVATING:
-        if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
-            namespace.noconftest = True
-            return
+    if not os.environ.get("PYTEST_WSENV_MEMBER"):
+        for dest, ini in _ACTIVATING:
+            if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
+                namespace.noconftest = True
+                from .runner.output import note_terminal
+
+                note_terminal(early_config)
+                break
+    return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -265,10 +265,22 @@ def test_two_interpreters_give_unique_node_ids(pytester: pytest.Pytester, albatr
     )
 
 
-def test_pdb_is_refused_with_isolation(pytester: pytest.Pytester, albatross: Path) -> None:
-    result = pytester.runpytest("--ws-isolated", "--pdb", str(albatross))
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pdb"], "*--pdb needs a terminal, and pytest's standard input or output is not one*"),
+        (
+            ["--trace", "-n", "2"],
+            "*--trace needs the terminal, which only one member's child*-n 2*",
+        ),
+    ],
+)
+def test_debuggers_need_the_terminal(
+    pytester: pytest.Pytester, albatross: Path, args: list[str], message: str
+) -> None:
+    result = pytester.runpytest("--ws-isolated", *args, str(albatross))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--pdb cannot debug a test that runs in a member's child*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_basetemp_is_split_per_member(pytester: pytest.Pytester, albatross: Path) -> None:

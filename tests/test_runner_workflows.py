@@ -123,3 +123,74 @@ def test_failure_headers_stay_plain_with_one_member(pytester: pytest.Pytester) -
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*_ test_same_name _*"])
+
+
+PRINTING = {
+    "tests/test_print.py": (
+        "import sys\n\n"
+        "def test_one():\n    print('out of one')\n    print('err of one', file=sys.stderr)\n\n"
+        "def test_two():\n    print('out of two')\n"
+    )
+}
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["new-interpreter", "forked"])
+def test_capture_no_shows_output_as_pytest_does(pytester: pytest.Pytester, fork: bool) -> None:
+    write_workspace(pytester, Member("alpha", PRINTING), fork=fork)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=2)
+    # the same lines, in the same order, as `pytest -s` in the member's directory
+    result.stdout.fnmatch_lines(["alpha/tests/test_print.py out of one", ".out of two", "."])
+    result.stderr.fnmatch_lines(["err of one"])
+    result.stdout.no_fnmatch_line("*test session starts*test session starts*")
+    assert result.stdout.str().count("test session starts") == 1
+
+
+def test_capture_no_with_parallel_children_prefixes_each_line(pytester: pytest.Pytester) -> None:
+    write_workspace(
+        pytester,
+        Member("alpha", PRINTING),
+        Member("beta", {"tests/test_b.py": "def test_b():\n    print('out of beta')\n"}),
+        max_parallel=2,
+    )
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*[[]alpha[]] out of one",
+            "*[[]alpha[]] err of one",
+            "*[[]alpha[]] out of two",
+            "*[[]beta[]] out of beta",
+        ]
+    )
+
+
+def test_breakpoint_without_a_terminal_fails_the_test_and_says_why(
+    pytester: pytest.Pytester,
+) -> None:
+    member = Member(
+        "alpha",
+        {
+            "tests/test_bp.py": (
+                "def test_stops():\n    breakpoint()\n\ndef test_after():\n    pass\n"
+            )
+        },
+    )
+    write_workspace(pytester, member)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*breakpoint() needs the terminal*without -n*"])
+
+
+def test_parallel_progress_stays_on_one_line(pytester: pytest.Pytester) -> None:
+    tests = "".join(f"def test_{i}():\n    pass\n\n" for i in range(4))
+    write_workspace(
+        pytester,
+        Member("alpha", {"tests/test_a.py": tests}),
+        Member("beta", {"tests/test_b.py": tests}),
+        max_parallel=2,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["collected 8 items", "........ *[[]100%]"])
+    result.stdout.no_fnmatch_line("alpha/tests/test_a.py *")

@@ -21,8 +21,8 @@ from packaging.version import Version
 from ..config import WsConfig, workspace_start
 from ..envs.cache import resolve_cache_dir
 from ..envs.manager import EnvManager
-from ..errors import SelectionError
 from ..lock import Lock
+from ..runner.output import check_debugging
 from ..runner.session import DEFAULT_MAX_IDLE
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from ..workspace import Workspace
@@ -49,8 +49,8 @@ class IsolationPlan:
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
     """The plan for ``config``; :class:`~pytest_wsenv.errors.WsenvError` on bad input."""
     settings = WsConfig.from_pytest(config)
-    _check_compatible(config)
     max_parallel = _take_over_xdist(config)
+    check_debugging(config, max_parallel)
     workspace = Workspace.discover(workspace_start(config))
     lock = Lock.for_workspace(workspace)
     request = Request(
@@ -106,14 +106,6 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         max_idle=settings.max_idle,
         notes=tuple(notes),
     )
-
-
-def _check_compatible(config: pytest.Config) -> None:
-    if config.getoption("usepdb", False):
-        raise SelectionError(
-            "--pdb cannot debug a test that runs in a member's child process; "
-            "drop --pdb, or run that member's tests without isolation"
-        )
 
 
 def _take_over_xdist(config: pytest.Config) -> int:

@@ -180,4 +180,4 @@ class ExitHandling(SessionPart):
             setattr(report, "wsenv_member", m.key)  # noqa: B010
             if unit is None or report not in unit.reports:
                 self._label(m, report)
-        self._replay_unit(m, child_id, location, reports)
+        self._replay_unit(m, child_id, location, reports, unit)

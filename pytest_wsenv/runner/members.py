@@ -56,15 +56,19 @@ UNRESOLVED = (State.PENDING, State.PREPARING, State.COLLECTING)
 
 
 class Unit:
-    """The events of one child test, replayed together at its ``logfinish``."""
+    """The events of one child test, replayed together at its ``logfinish`` (or live)."""
 
-    __slots__ = ("location", "nodeid", "phases", "reports")
+    __slots__ = ("location", "nodeid", "phases", "replayed", "reports", "started")
 
     def __init__(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.nodeid = nodeid
         self.location = location
         self.reports: list[pytest.TestReport] = []
         self.phases: set[str] = set()
+        #: Replayed live (as its events arrive): its logstart and the first ``replayed``
+        #: reports have been replayed already.
+        self.started = False
+        self.replayed = 0
 
 
 class Member:

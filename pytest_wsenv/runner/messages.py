@@ -33,6 +33,11 @@ class MessageHandling(SessionPart):
     _parent_cwd: Path
     _several_members: bool
     _several_pythons: bool
+    _exit: tuple[str, int | None] | None
+    #: tests are replayed as their events arrive (one child at a time, its output shown)
+    _live: bool
+    #: the children wait for "go" at each test start
+    _ack: bool
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -65,6 +70,10 @@ class MessageHandling(SessionPart):
             self._on_collected(m, data)
         elif kind == "logstart":
             m.unit = Unit(str(data.get("nodeid")), self._location(m, data.get("location")))
+            if self._live and not self._stopping:
+                self._live_start(m, m.unit)
+            if self._ack and m.child is not None:
+                m.child.send({"cmd": "go"})
         elif kind == "testreport":
             report = self._rebuild(m, data.get("report"))
             if m.unit is None:
@@ -72,17 +81,32 @@ class MessageHandling(SessionPart):
             else:
                 m.unit.reports.append(report)
                 m.unit.phases.add(str(report.when))
+                if m.unit.started:
+                    self._hook().pytest_runtest_logreport(report=report)
+                    m.unit.replayed += 1
         elif kind == "logfinish":
             unit, m.unit = m.unit, None
             if unit is not None:
-                if self._stopping:
+                if self._stopping and not unit.started:
                     m.pending.pop(unit.nodeid, None)
                 else:
-                    self._replay_unit(m, unit.nodeid, unit.location, unit.reports)
+                    self._replay_unit(m, unit.nodeid, unit.location, unit.reports, unit)
+        elif kind == "interact":
+            # a debugger is about to take the terminal: what came before is on it
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.flush()
+            if m.child is not None:
+                m.child.send({"cmd": "go"})
         elif kind == "internalerror":
             m.internal_error = str(data.get("text"))
         elif kind == "interrupted":
-            self._on_interrupted(m, str(data.get("where") or ""))
+            if "exit" in data:
+                code = data.get("returncode")
+                self._on_exit_called(m, str(data["exit"]), code if isinstance(code, int) else None)
+            else:
+                self._on_interrupted(m, str(data.get("where") or ""))
         elif kind == "finished":
             m.finished = data
             # Its tests are done: the next child may run while this one exits.
@@ -90,6 +114,12 @@ class MessageHandling(SessionPart):
                 self._release_run_slot(m)
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
+
+    def _live_start(self, m: Member, unit: Unit) -> None:
+        """Replay ``unit``'s start now; its reports follow as they arrive."""
+        nodeid = self._need_mapper(m).nodeid(unit.nodeid)
+        self._hook().pytest_runtest_logstart(nodeid=nodeid, location=unit.location)
+        unit.started = True
 
     def _on_interrupted(self, m: Member, where: str) -> None:
         """A test raised KeyboardInterrupt: the session ends as pytest's would ("Interrupted",
@@ -104,6 +134,15 @@ class MessageHandling(SessionPart):
             f" at {where}" if where else ""
         )
         self._stop(self._interrupted)
+
+    def _on_exit_called(self, m: Member, message: str, returncode: int | None) -> None:
+        """A test called ``pytest.exit()`` (or quit the debugger): the whole session exits."""
+        if self._interrupted or self._stopping:
+            return
+        m.unit = None
+        self._exit = (message, returncode)
+        self._interrupted = message
+        self._stop(message)
 
     def _mapper(self, m: Member, rootpath: str) -> PathMapper:
         spec = m.spec

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_wsenv.runner.members import Member
+from pytest_wsenv.runner.members import Member, Unit
 from pytest_wsenv.runner.protocol import PathMapper
 
 __all__ = ["SessionPart"]
@@ -46,5 +46,6 @@ class SessionPart:
         child_id: str,
         location: tuple[str, int | None, str],
         reports: Sequence[pytest.TestReport],
+        unit: Unit | None = None,
     ) -> None:
         raise NotImplementedError

@@ -15,6 +15,7 @@ of the children it stopped, so nothing they started survives.
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import signal
 import threading
@@ -26,7 +27,14 @@ from typing import Any, Protocol
 from pytest_wsenv.errors import EnvBuildError, WsenvError
 from pytest_wsenv.runner.forkserver import ForkServers
 from pytest_wsenv.runner.members import Member, State
-from pytest_wsenv.runner.process import ChildProcess, Exited, Garbage, Message
+from pytest_wsenv.runner.process import (
+    ChildProcess,
+    Exited,
+    Garbage,
+    Message,
+    Output,
+    OutputOptions,
+)
 from pytest_wsenv.runner.protocol import protocol_error
 from pytest_wsenv.runner.spec import ChildSpec
 
@@ -50,6 +58,8 @@ class Listener(Protocol):
 
     def on_exit(self, m: Member, event: Exited) -> None: ...
 
+    def on_output(self, m: Member, stream: int, data: bytes) -> None: ...
+
 
 class ChildPool:
     def __init__(
@@ -60,8 +70,11 @@ class ChildPool:
         collect_parallel: int,
         grace: float,
         fork: bool = True,
+        output: Callable[[], OutputOptions] = OutputOptions,
     ) -> None:
         self.members = members
+        #: how each child started writes its output
+        self.output = output
         #: warm interpreters to fork children from (see ``forkserver.py``)
         self.forks = ForkServers() if fork else None
         self.listener = listener
@@ -125,7 +138,12 @@ class ChildPool:
         """Start a child for ``m.spec`` (first start or restart); OSError if it cannot."""
         assert m.spec is not None
         m.reset_child(None)
-        child = ChildProcess(m.spec, self.events, m, self.forks)
+        output = self.output()
+        try:
+            child = ChildProcess(m.spec, self.events, m, self.forks, output)
+        finally:
+            if output.terminal is not None:
+                os.close(output.terminal)
         m.reset_child(child)
         m.state = State.COLLECTING
         self._children.append(child)
@@ -169,6 +187,11 @@ class ChildPool:
             m = self._note_exit(event)
             if m is not None and m.child is event.child and not self.aborted:
                 self.listener.on_exit(m, event)
+        elif isinstance(event, Output):
+            m = event.child.owner
+            assert isinstance(m, Member)
+            if m.child is event.child and not self.aborted:
+                self.listener.on_output(m, event.stream, event.data)
         elif isinstance(event, Garbage):
             m = event.child.owner
             assert isinstance(m, Member)

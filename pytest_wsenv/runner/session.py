@@ -73,11 +73,14 @@ from pytest_wsenv.runner.members import (
     ChildSummary,
     Member,
     State,
+    Unit,
     classify,
     summarize,
 )
 from pytest_wsenv.runner.messages import MessageHandling
+from pytest_wsenv.runner.output import OutputRelay, child_args, open_terminal, output_mode
 from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
+from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
@@ -135,10 +138,21 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self.max_restarts = max_restarts
         self.grace = grace
         self._members = [Member(r) for r in requests]
+        self._output = output_mode(config, max_parallel)
+        self._live = self._output == "terminal" or (self._output == "relay" and max_parallel == 1)
+        self._ack = self._live
+        self._relay = (
+            OutputRelay(config, prefixed=max_parallel > 1) if self._output == "relay" else None
+        )
         self._several_members = len({m.name for m in self._members}) > 1
         self._several_pythons = any(r.nodeid_suffix for r in requests)
         self._pool = ChildPool(
-            self._members, self, collect_parallel=self.collect_parallel, grace=grace, fork=fork
+            self._members,
+            self,
+            collect_parallel=self.collect_parallel,
+            grace=grace,
+            fork=fork,
+            output=self._output_options,
         )
         self._running = 0
         self._run_queue: deque[Member] = deque()
@@ -148,6 +162,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self._member_errors = 0
         self._stopping: str | None = None
         self._interrupted: str | None = None
+        self._exit: tuple[str, int | None] | None = None  # a child's pytest.exit()
         self._session: pytest.Session | None = None
         self._parent_root = Path(os.path.realpath(config.rootpath))
         self._parent_cwd = config.invocation_params.dir
@@ -164,6 +179,10 @@ class IsolatedRun(MessageHandling, ExitHandling):
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session = session
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.max_parallel > 1:
+            # members' tests interleave: one progress line, as pytest-xdist shows it
+            reporter.showfspath = False
         self._pool.launch_more()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -185,6 +204,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         if session.config.option.collectonly:
             return True
         self._guarded(lambda: self._run(session))
+        if self._exit is not None:
+            pytest.exit(*self._exit)
         if self._interrupted:
             raise session.Interrupted(self._interrupted)
         if session.shouldfail:
@@ -255,6 +276,35 @@ class IsolatedRun(MessageHandling, ExitHandling):
 
     def _hook(self) -> Any:
         return self.config.hook
+
+    # --- output ------------------------------------------------------------------------------
+
+    def _output_options(self) -> OutputOptions:
+        """How the next child started writes its output (its terminal descriptor, if any, is
+        closed by the pool once the child has it)."""
+        terminal = open_terminal(self.config) if self._output == "terminal" else None
+        mode = self._output if self._output != "terminal" or terminal is not None else "captured"
+        return OutputOptions(
+            mode=mode,
+            ack=self._ack and mode != "captured",
+            terminal=terminal,
+            args=child_args(self.config, mode),
+        )
+
+    def on_output(self, m: Member, stream: int, data: bytes) -> None:
+        if self._relay is not None and m.child is not None:
+            self._relay.write(m.child, self._who(m), stream, data)
+
+    def on_exit(self, m: Member, event: Exited) -> None:
+        if self._relay is not None:
+            self._relay.close(event.child, self._who(m))
+        super().on_exit(m, event)
+
+    def _who(self, m: Member) -> str:
+        python = None if m.hello is None else m.hello.get("python")
+        if self._several_pythons and python:
+            return f"{m.name} py{'.'.join(str(python).split('.')[:2])}"
+        return m.name
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         self._need_mapper(m)
@@ -440,11 +490,16 @@ class IsolatedRun(MessageHandling, ExitHandling):
         child_id: str,
         location: tuple[str, int | None, str],
         reports: Sequence[pytest.TestReport],
+        unit: Unit | None = None,
     ) -> None:
+        """Replay one test: its start, ``reports`` and finish, less what ``unit`` (the
+        child's events for it, when replayed live) has replayed already."""
         hook = self._hook()
         nodeid = self._need_mapper(m).nodeid(child_id)
-        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-        for report in reports:
+        done = unit.replayed if unit is not None and unit.started else 0
+        if not done and not (unit is not None and unit.started):
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        for report in reports[done:]:
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
         m.pending.pop(child_id, None)
