@@ -14,6 +14,7 @@ import pytest
 from pytest_wsenv.ci import combine_reports, read_junit, summary_line
 from pytest_wsenv.cli import main
 
+from .conftest import MakeWorkspace
 from .support.workspaces import write_workspace
 
 TESTS = """
@@ -310,3 +311,51 @@ def test_without_coverage_the_data_is_left_and_said(
     code, _, err = combine(capsys, "reports", "--cov-xml", "cov.xml")
     assert code == 2
     assert "install coverage to combine them" in err
+
+
+# -- end to end: isolated shards of a real workspace ----------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.uv
+@pytest.mark.timeout(600)
+def test_isolated_shards_combine_to_the_whole_run(
+    pytester: pytest.Pytester,
+    make_workspace: MakeWorkspace,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two ``--ws-shard`` runs of a real workspace, combined, equal one run of everything."""
+    from .test_isolated import ALBATROSS
+
+    root = make_workspace(ALBATROSS)
+    reports = pytester.path / "reports"
+
+    def isolated(out: Path, *argv: str) -> None:
+        pytester.runpytest("--ws-isolated", str(root), f"--junitxml={out}", *argv)
+        assert out.is_file()
+
+    isolated(reports / "whole.xml", "-o", "junit_suite_name=all py3.11")
+    for k in (1, 2):
+        isolated(
+            reports / "shards" / f"{k}.xml",
+            "--ws-shard",
+            f"{k}/2",
+            "-o",
+            f"junit_suite_name=shard {k}/2 py3.11",
+        )
+    merged = pytester.path / "merged.xml"
+    code, out, _ = combine(capsys, str(reports / "shards"), "--junit-xml", str(merged))
+    whole = combine_reports([reports / "whole.xml"])
+    shards = combine_reports([merged])
+    assert code == 1  # albatross plants a failing test
+    assert dict(shards.counts) == dict(whole.counts)
+    ids = sorted(c.id for s in whole.suites for c in s.cases)
+    assert sorted(c.id for s in shards.suites for c in s.cases) == ids
+    assert [s.name for s in shards.suites] == ["shard 1/2 py3.11", "shard 2/2 py3.11"]
+    assert all(s.cases for s in shards.suites)
+    assert not shards.duplicates
+    assert summary_line(shards).split(" in ")[0] == summary_line(whole).split(" in ")[0]
+    assert out.splitlines()[-1].startswith(summary_line(whole).split(" in ")[0])
+    # the whole run and a shard ran the same tests: reported together they are duplicates
+    both = combine_reports([reports / "whole.xml", reports / "shards" / "1.xml"])
+    assert both.duplicates
