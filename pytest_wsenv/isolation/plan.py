@@ -21,7 +21,7 @@ from packaging.version import Version
 from ..config import WsConfig, workspace_start
 from ..envs.cache import resolve_cache_dir
 from ..envs.manager import EnvManager
-from ..errors import SelectionError
+from ..errors import SelectionError, WsenvError
 from ..lock import Lock
 from ..runner.session import DEFAULT_MAX_IDLE
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
@@ -95,6 +95,8 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
             skipped.append((run, reason))
         else:
             runnable.append(run)
+    if manager.verbose:
+        notes += _tooling_notes(manager, runnable)
     return IsolationPlan(
         workspace=workspace,
         manager=manager,
@@ -161,6 +163,23 @@ def _narrow(
         keep = set(ci.select_shard(weights, k, n))
         runs = [r for r in runs if r.key in keep]
     return runs
+
+
+def _tooling_notes(manager: EnvManager, runs: Sequence[MemberRun]) -> list[str]:
+    """-v: one header line per run saying what its env holds and where its tooling is from.
+
+    A run whose spec cannot be made is left out here: its error is reported when its
+    environment is prepared, as without -v.
+    """
+    lines = []
+    for run in runs:
+        try:
+            spec = manager.spec_for(run.target, manager.interpreter(run.python))
+        except WsenvError:
+            continue
+        name = "all members" if run.member == ALL_MEMBERS else run.target.label()
+        lines.append(f"wsenv: {name}: {'; '.join(spec.layers)}")
+    return lines
 
 
 def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str | None:

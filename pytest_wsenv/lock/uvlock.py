@@ -11,6 +11,7 @@ Parsing lives in :mod:`.lockfile`, the walk in :mod:`.walk`, the comparison with
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ..workspace import Workspace
 from .freshness import check_fresh
 from .index import LockIndex
 from .lockfile import LockedArtifact, LockedPackage, parse_lock
+from .picked import walk_picked
 from .pins import Artifact, Closure, Pin
 from .plan import check_conflicts, plan_target
 from .walk import walk
@@ -110,6 +112,21 @@ class Lock:
             if pkg.source.kind != "virtual"
         )
         return Closure(tuple(sorted(pins, key=lambda p: p.name)))
+
+    def picked_closure(
+        self,
+        workspace: Workspace,
+        group: str,
+        env: MarkerEnv,
+        *,
+        pick: Callable[[str], bool],
+        stop: Collection[str] = (),
+    ) -> Closure:
+        """The requirements of the workspace root's ``group`` that ``pick`` accepts, with
+        their locked dependencies, for ``env``; packages in ``stop`` are neither taken nor
+        followed (see :mod:`.picked`). Empty when the root has no such group."""
+        found = walk_picked(self._index, workspace, group, env, pick=pick, stop=stop)
+        return Closure(tuple(sorted((_pin(p, self._index) for p in found), key=lambda p: p.name)))
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Lock | None:
