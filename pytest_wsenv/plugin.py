@@ -193,15 +193,27 @@ def _active(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     """An isolated parent imports no conftest.py: they are member test code, loaded by
-    each member's child in its own environment."""
-    namespace = early_config.known_args_namespace
+    each member's child in its own environment. So options that only plugins or
+    conftests of the member environments define are taken out of ``args`` here (before
+    pytest rejects them) and forwarded to the children (:func:`.config.take_foreign_options`)."""
     if os.environ.get("PYTEST_WSENV_MEMBER"):
         return
+    from .rootdir import recover_setup
+
+    recover_setup(early_config, parser, args)
+    namespace = early_config.known_args_namespace
     for dest, ini in _ACTIVATING:
         if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
             namespace.noconftest = True
+            from .config import FOREIGN_OPTIONS, take_foreign_options
+
+            early_config.stash[FOREIGN_OPTIONS] = take_foreign_options(
+                parser, args, early_config.invocation_params.dir
+            )
             return
 
 
