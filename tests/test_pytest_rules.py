@@ -132,3 +132,30 @@ def test_ws_option_value_that_is_a_path_keeps_the_rootdir(
     result.stdout.fnmatch_lines([f"rootdir: {workspace}", "configfile: pyproject.toml"])
     result.assert_outcomes(passed=2, skipped=1)
     assert any(p.name.startswith("beta-py") for p in cache.iterdir())
+
+
+def test_unknown_group_is_one_usage_error(pytester: pytest.Pytester, workspace: Path) -> None:
+    result = pytester.runpytest("--ws-group", "nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: pytest-wsenv: --ws-group nosuch: neither a selected member nor the "
+            "workspace root defines this dependency group (selected: alpha, beta; groups: dev)"
+        ]
+    )
+
+
+def test_a_known_group_reaches_the_members(pytester: pytest.Pytester, workspace: Path) -> None:
+    result = pytester.runpytest("--ws-group", "dev", "--tiny-mode=on")
+    result.assert_outcomes(passed=2, skipped=1)
+
+
+def test_a_selection_that_runs_nothing_says_why(pytester: pytest.Pytester, workspace: Path) -> None:
+    result = pytester.runpytest("--ws-package", "alpha", "packages/beta")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(
+        [
+            "wsenv: nothing to run: the collection arguments (packages/beta) hold no test "
+            "file of --ws-package alpha"
+        ]
+    )

@@ -44,6 +44,7 @@ class IsolationPlan:
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
+    nothing: str | None = None  # why nothing runs, when nothing does
 
 
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
@@ -69,7 +70,11 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
     )
     notes: list[str] = []
+    selected = len(runs)
     runs = _narrow(config, workspace, runs, settings, notes)
+    nothing = None
+    if not runs:
+        nothing = _why_nothing(config, settings, selected)
     manager = EnvManager(
         workspace,
         lock,
@@ -107,6 +112,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,
         notes=tuple(notes),
+        nothing=nothing,
     )
 
 
@@ -163,6 +169,25 @@ def _narrow(
         keep = set(ci.select_shard(weights, k, n))
         runs = [r for r in runs if r.key in keep]
     return runs
+
+
+def _why_nothing(config: pytest.Config, settings: WsConfig, selected: int) -> str:
+    """One line: why a selection runs no member."""
+    if selected:
+        if config.getoption("ws_changed_since") and not config.getoption("ws_shard"):
+            return f"no selected member changed since {config.getoption('ws_changed_since')}"
+        if config.getoption("ws_changed_since"):
+            return (
+                f"shard {config.getoption('ws_shard')} holds none of the members changed "
+                f"since {config.getoption('ws_changed_since')}"
+            )
+        return f"shard {config.getoption('ws_shard')} holds no member"
+    if settings.packages:
+        return (
+            f"the collection arguments ({' '.join(config.args)}) hold no test file of "
+            f"--ws-package {', '.join(settings.packages)}"
+        )
+    return f"the collection arguments ({' '.join(config.args)}) hold no workspace member"
 
 
 def _tooling_notes(manager: EnvManager, runs: Sequence[MemberRun]) -> list[str]:

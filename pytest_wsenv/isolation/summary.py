@@ -91,6 +91,8 @@ class IsolationSummary:
         cache.set(DURATIONS_KEY, recorded)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.plan.nothing:
+            terminalreporter.write_line(f"wsenv: nothing to run: {self.plan.nothing}")
         summaries = {s.key: s for s in self.run.summaries()}
         if not summaries:
             return
