@@ -23,6 +23,7 @@ from ..ci import (
 )
 from ..errors import SelectionError
 from ..workspace import Workspace
+from .members import with_lock_metadata
 
 __all__ = ["register"]
 
@@ -103,7 +104,7 @@ def _weights(
 
 
 def _run(args: argparse.Namespace) -> int:
-    workspace = Workspace.discover(Path(args.directory).resolve())
+    workspace = with_lock_metadata(Workspace.discover(Path(args.directory).resolve()))
     config = MatrixConfig.load(workspace)
     pythons = [parse_python(p, where="--python") for p in args.python]
     if args.shards is not None and args.shards < 1:

@@ -54,6 +54,8 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     max_parallel = _take_over_xdist(config)
     workspace = Workspace.discover(workspace_start(config))
     lock = Lock.for_workspace(workspace)
+    if lock is not None:  # extras a member declares dynamically are in the lock
+        workspace = lock.fill_dynamic(workspace)
     request = Request(
         packages=settings.packages,
         extras=settings.extras,
