@@ -208,3 +208,22 @@ def test_isolated_run_uses_the_root_tooling_and_says_so(
     names = json.loads(out.stdout)
     assert "pytest-tinyplug" in names
     assert "tinyextra" not in names
+
+
+def test_closure_command_shows_the_tooling_and_its_source(
+    make_workspace: MakeWorkspace,
+    plugin_wheel: Path,
+    uv_bin: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_wsenv.cli import main
+
+    root = make_workspace(FILES)
+    assert main(["-C", str(root), "closure", "--package", "with-pytest"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert not [line for line in plain if "tinyplug" in line]  # as uv export
+    assert main(["-C", str(root), "closure", "--package", "with-pytest", "--tooling"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line.split("==")[0] for line in lines if "# test tooling" in line]
+    assert marked == ["pytest-tinyplug", "tinyleft", "tinyright"]
+    assert "pytest==" in "\n".join(lines)  # from the member's own group, not marked

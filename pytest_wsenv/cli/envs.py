@@ -4,7 +4,9 @@
 
     NAME  TARGET  PYTHON  SIZE  LAST-USED  STATUS
 
-``STATUS`` is ``current`` when the env's key is the key today's workspace, lock and
+``TARGET`` ends in ``+root tooling`` when the env holds test tooling from the workspace
+root's ``dev`` group (``--json`` says what came from where, in ``tooling``). ``STATUS`` is
+``current`` when the env's key is the key today's workspace, lock and
 interpreter give for the same target and options (computed without building anything),
 ``stale`` when it is not, ``broken: <why>`` when its manifest is unusable. Layer envs
 (``_with``, ``_runner``) are current when a current env reads from them.
@@ -15,6 +17,8 @@ interpreter give for the same target and options (computed without building anyt
       {"name": "...", "path": "...", "kind": "target" | "with" | "runner" | null,
        "label": "bird-feeder+torch", "packages": ["bird-feeder"], "extras": ["torch"],
        "groups": ["dev"], "python": "3.12.1", "size": 12345678,
+       "tooling": ["uv.lock: bird-feeder+torch", "tooling from the workspace root's
+                   group 'dev': pytest 8.3.2 (+4 locked dependencies)"],
        "last_used": "2025-01-01T12:00:00+00:00", "current": true, "problem": null,
        "key": "<sha256>"}]}
 
@@ -215,6 +219,7 @@ def _record(env: cache.CachedEnv, current: set[str]) -> dict[str, Any]:
         "packages": list(target.get("packages", [])),
         "extras": list(target.get("extras", [])),
         "groups": list(target.get("groups", [])),
+        "tooling": list(manifest.layers) if manifest is not None else [],
         "python": python,
         "size": env.size(),
         "last_used": (
@@ -245,6 +250,8 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
         target = r["label"] or "?"
         if r["groups"]:
             target += f" [groups: {','.join(r['groups'])}]"
+        if any(line.startswith("tooling from the workspace root") for line in r["tooling"]):
+            target += " +root tooling"
         status = "current" if r["current"] else "stale" if r["problem"] is None else "broken"
         if r["problem"]:
             status += f": {r['problem']}"
