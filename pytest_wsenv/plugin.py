@@ -194,20 +194,37 @@ def _active(config: pytest.Config) -> bool:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
     """An isolated parent imports no conftest.py: they are member test code, loaded by
-    each member's child in its own environment. Runs before pytest's capture starts, so it
-    can note the terminal the children may be given."""
-    namespace = early_config.known_args_namespace
+    each member's child in its own environment. So options that only plugins or
+    conftests of the member environments define are taken out of ``args`` here (before
+    pytest rejects them) and forwarded to the children (:func:`.config.take_foreign_options`).
+    This runs before pytest's capture starts, so it also notes the terminal that the children
+    may be given (:func:`.runner.output.note_terminal`)."""
     if not os.environ.get("PYTEST_WSENV_MEMBER"):
-        for dest, ini in _ACTIVATING:
-            if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
-                namespace.noconftest = True
-                from .runner.output import note_terminal
-
-                note_terminal(early_config)
-                break
+        _prepare_parent(early_config, parser, args)
     return (yield)
+
+
+def _prepare_parent(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    if any(arg.startswith("--ws-") for arg in args):  # nothing is imported otherwise
+        from .rootdir import recover_setup
+
+        recover_setup(early_config, parser, args)
+    namespace = early_config.known_args_namespace
+    for dest, ini in _ACTIVATING:
+        if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
+            namespace.noconftest = True
+            from .config import FOREIGN_OPTIONS, take_foreign_options
+            from .runner.output import note_terminal
+
+            early_config.stash[FOREIGN_OPTIONS] = take_foreign_options(
+                parser, args, early_config.invocation_params.dir
+            )
+            note_terminal(early_config)
+            return
 
 
 @pytest.hookimpl(tryfirst=True)

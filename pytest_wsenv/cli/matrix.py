@@ -130,7 +130,9 @@ def _why_empty(
 
 def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.discover(Path(args.directory).resolve())
-    Lock.for_workspace(workspace)  # a stale lock is an error here, as in the run
+    lock = Lock.for_workspace(workspace)  # a stale lock is an error here, as in the run
+    if lock is not None:  # extras a member declares dynamically are in the lock
+        workspace = lock.fill_dynamic(workspace)
     config = MatrixConfig.load(workspace)
     pythons = [parse_python(p, where="--python") for p in args.python]
     if args.shards is not None and args.shards < 1:

@@ -21,6 +21,7 @@ from packaging.version import Version
 from ..config import WsConfig, workspace_start
 from ..envs.cache import resolve_cache_dir
 from ..envs.manager import EnvManager
+from ..errors import WsenvError
 from ..lock import Lock
 from ..runner.output import check_debugging
 from ..runner.session import DEFAULT_MAX_IDLE
@@ -44,6 +45,7 @@ class IsolationPlan:
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
+    nothing: str | None = None  # why nothing runs, when nothing does
 
 
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
@@ -53,6 +55,8 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     check_debugging(config, max_parallel)
     workspace = Workspace.discover(workspace_start(config))
     lock = Lock.for_workspace(workspace)
+    if lock is not None:  # extras a member declares dynamically are in the lock
+        workspace = lock.fill_dynamic(workspace)
     request = Request(
         packages=settings.packages,
         extras=settings.extras,
@@ -69,7 +73,11 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
     )
     notes: list[str] = []
+    selected = len(runs)
     runs = _narrow(config, workspace, runs, settings, notes)
+    nothing = None
+    if not runs:
+        nothing = _why_nothing(config, settings, selected)
     manager = EnvManager(
         workspace,
         lock,
@@ -95,6 +103,8 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
             skipped.append((run, reason))
         else:
             runnable.append(run)
+    if manager.verbose:
+        notes += _tooling_notes(manager, runnable)
     return IsolationPlan(
         workspace=workspace,
         manager=manager,
@@ -105,6 +115,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,
         notes=tuple(notes),
+        nothing=nothing,
     )
 
 
@@ -153,6 +164,42 @@ def _narrow(
         keep = set(ci.select_shard(weights, k, n))
         runs = [r for r in runs if r.key in keep]
     return runs
+
+
+def _why_nothing(config: pytest.Config, settings: WsConfig, selected: int) -> str:
+    """One line: why a selection runs no member."""
+    if selected:
+        if config.getoption("ws_changed_since") and not config.getoption("ws_shard"):
+            return f"no selected member changed since {config.getoption('ws_changed_since')}"
+        if config.getoption("ws_changed_since"):
+            return (
+                f"shard {config.getoption('ws_shard')} holds none of the members changed "
+                f"since {config.getoption('ws_changed_since')}"
+            )
+        return f"shard {config.getoption('ws_shard')} holds no member"
+    if settings.packages:
+        return (
+            f"the collection arguments ({' '.join(config.args)}) hold no test file of "
+            f"--ws-package {', '.join(settings.packages)}"
+        )
+    return f"the collection arguments ({' '.join(config.args)}) hold no workspace member"
+
+
+def _tooling_notes(manager: EnvManager, runs: Sequence[MemberRun]) -> list[str]:
+    """-v: one header line per run saying what its env holds and where its tooling is from.
+
+    A run whose spec cannot be made is left out here: its error is reported when its
+    environment is prepared, as without -v.
+    """
+    lines = []
+    for run in runs:
+        try:
+            spec = manager.spec_for(run.target, manager.interpreter(run.python))
+        except WsenvError:
+            continue
+        name = "all members" if run.member == ALL_MEMBERS else run.target.label()
+        lines.append(f"wsenv: {name}: {'; '.join(spec.layers)}")
+    return lines
 
 
 def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str | None:

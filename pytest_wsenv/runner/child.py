@@ -177,6 +177,34 @@ class _ChildPlugin:
         self.deselected: list[str] = []
         self.config: Any = None
         self._writer: Any = None  # the terminal reporter's writer, when it is silenced
+        # set by the parent, read once and removed: the tests do not see them
+        self.ini_keys = [k for k in os.environ.pop("PYTEST_WSENV_INI_KEYS", "").split(",") if k]
+        self.foreign = json.loads(os.environ.pop("PYTEST_WSENV_FOREIGN_OPTIONS", "[]"))
+        self.undefined_report = os.environ.pop("PYTEST_WSENV_UNDEFINED_REPORT", "")
+
+    def pytest_addoption(self, parser: Any) -> None:
+        # the parent's ini keys are known here, where pytest-wsenv may not be installed
+        for key in self.ini_keys:
+            parser.addini(key, "pytest-wsenv setting (read by the parent session)")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_load_initial_conftests(self, early_config: Any, parser: Any, args: Any) -> Any:
+        """Options the parent did not define: passed on where a plugin or an initial
+        conftest.py of this environment defines them, else dropped and reported."""
+        result = yield
+        undefined: list[str] = []
+        defined: list[str] = []
+        for tokens in self.foreign:
+            _, unknown = parser.parse_known_and_unknown_args(tokens)
+            if unknown and unknown[0] == tokens[0]:
+                undefined.append(tokens[0].split("=", 1)[0])
+            else:
+                defined += tokens
+        args[:0] = defined
+        if self.undefined_report:
+            with open(self.undefined_report, "w", encoding="utf-8") as out:
+                json.dump(undefined, out)
+        return result
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
