@@ -37,7 +37,7 @@ from ..selection import ALL_MEMBERS, MemberRun
 from ..target import Target
 from ..workspace import Workspace
 from .environment import Declaration, DeclarationIndex, MemberEnv, member_env
-from .files import package_prefixes
+from .files import package_prefixes, skip_dir
 from .modules import ModuleIndex, is_stdlib, shared_site_packages
 from .static import ImportUse, scan_file
 
@@ -118,6 +118,38 @@ def missing_module(
 # -- the explanation -------------------------------------------------------------------------
 
 
+def local_explanation(module: str, where: Sequence[str]) -> str:
+    """The note for a module whose top-level name is a local package, not a distribution."""
+    top = module.partition(".")[0]
+    if len(where) > 1:
+        return (
+            f"'{module}' is not a distribution: '{top}' is a local package in "
+            f"{_names(where)}, and these directories collide under pytest's default import "
+            f"mode (the first '{top}' imported hides the others). Give them distinct names, "
+            "or run with --import-mode=importlib."
+        )
+    return (
+        f"'{module}' is not a distribution: '{top}' is the local package at {where[0]}, "
+        "which is not importable from where this test runs (see pytest's import modes)."
+    )
+
+
+def local_packages(directory: Path, top: str, *, depth: int = 4) -> list[Path]:
+    """Directories named ``top`` with an ``__init__.py`` under ``directory`` (environments,
+    hidden and build directories skipped)."""
+    found: list[Path] = []
+    start = len(directory.parts)
+    for dirpath, dirnames, _files in os.walk(directory):
+        here = Path(dirpath)
+        if (here / "pyvenv.cfg").is_file() or len(here.parts) - start >= depth:
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d))
+        if top in dirnames and (here / top / "__init__.py").is_file():
+            found.append(here / top)
+    return found
+
+
 def _names(items: Iterable[str]) -> str:
     quoted = [f"'{i}'" for i in items]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
@@ -161,11 +193,11 @@ def explanation(
             f"{_names(names)} ({first.pyproject}), which this run does not install. Run with "
             f"{flags}, or add it to {whose} dependencies."
         )
-    if sibling is not None and not others:
+    if sibling is not None:
         return (
-            f"{who} imports {named}, the workspace member in {sibling}, but does not depend "
-            f"on it. Add {dist} to {whose} dependencies with `{dist} = {{ workspace = true }}` "
-            "in [tool.uv.sources], or to an extra/group that the tests request."
+            f"{who} imports '{module}': {dist} is the workspace member at {sibling}, which "
+            f"{who} does not depend on: add it to {whose} dependencies (with "
+            f"`{dist} = {{ workspace = true }}` in [tool.uv.sources])."
         )
     if others:
         said = "; ".join(d.describe() for d in others[:3])
@@ -194,6 +226,7 @@ class Explainer:
         self._index: ModuleIndex | None = None
         self._declarations: DeclarationIndex | None = None
         self._envs: dict[Target, MemberEnv | None] = {}
+        self._locals: dict[tuple[str, str], list[str]] = {}
 
     @property
     def index(self) -> ModuleIndex:
@@ -228,11 +261,30 @@ class Explainer:
                 self._envs[chosen] = None
         return self._envs[chosen]
 
+    def local(self, member: str, module: str) -> list[str]:
+        """Where ``module``'s top-level name is a local package of ``member`` (of the
+        workspace root for the tests outside any member), relative to the root."""
+        top = module.partition(".")[0]
+        if self.index.member(top) is not None:
+            return []
+        found = self.workspace.members.get(member)
+        base = found.path if found is not None else self.workspace.root
+        key = (str(base), top)
+        if key not in self._locals:
+            root = self.workspace.root
+            self._locals[key] = sorted(
+                Path(os.path.relpath(p, root)).as_posix() for p in local_packages(base, top)
+            )
+        return self._locals[key]
+
     def explain(self, member: str, module: str, target: Target | None = None) -> str | None:
         """Why ``module`` is missing for ``member``; None when it is not an undeclared
         dependency (stdlib, the member's own package, or in the member's environment)."""
         if is_stdlib(module):
             return None
+        local = self.local(member, module)
+        if local:
+            return local_explanation(module, local)
         owner = self.index.member(module)
         if owner is not None and owner == member:
             return None
@@ -311,6 +363,7 @@ class MissingModuleDiagnosis:
         }
         self.explainer = Explainer(workspace, lock, site_dirs=site_dirs, test_group=test_group)
         self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.local_modules: set[str] = set()  # local packages, not distributions
         self._counted: set[tuple[str, str]] = set()
         self._files: dict[Path, list[ImportUse]] = {}
 
@@ -339,7 +392,9 @@ class MissingModuleDiagnosis:
         outcome = ("skipped" if report.skipped else "failed") + (" module" if collecting else "")
         if (report.nodeid, outcome) not in self._counted:
             self._counted.add((report.nodeid, outcome))
-            self.counts[(run.member, module.partition(".")[0], outcome)] += 1
+            self.counts[(run.member, module, outcome)] += 1
+            if text.startswith(f"'{module}' is not a distribution"):
+                self.local_modules.add(module)
         return text
 
     @pytest.hookimpl(tryfirst=True)
@@ -361,7 +416,12 @@ class MissingModuleDiagnosis:
             else:
                 noun = "test" if count == 1 else "tests"
                 verb = outcome
-            lines.append(f"{who}: {count} {noun} {verb} because '{module}' is missing")
+            if module in self.local_modules:
+                top = module.partition(".")[0]
+                why = f"'{module}' is not found (local packages named '{top}')"
+            else:
+                why = f"'{module}' is missing"
+            lines.append(f"{who}: {count} {noun} {verb} because {why}")
         return lines
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
