@@ -37,8 +37,9 @@ from ..selection import ALL_MEMBERS, MemberRun
 from ..target import Target
 from ..workspace import Workspace
 from .environment import Declaration, DeclarationIndex, MemberEnv, member_env
-from .files import package_prefixes, skip_dir
+from .files import local_packages, package_prefixes
 from .modules import ModuleIndex, is_stdlib, shared_site_packages
+from .plugins import PluginSignWatcher, is_plugin, pytest_plugins
 from .static import ImportUse, scan_file
 
 __all__ = ["Explainer", "MissingModuleDiagnosis", "attach", "explanation", "missing_module"]
@@ -134,22 +135,6 @@ def local_explanation(module: str, where: Sequence[str]) -> str:
     )
 
 
-def local_packages(directory: Path, top: str, *, depth: int = 4) -> list[Path]:
-    """Directories named ``top`` with an ``__init__.py`` under ``directory`` (environments,
-    hidden and build directories skipped)."""
-    found: list[Path] = []
-    start = len(directory.parts)
-    for dirpath, dirnames, _files in os.walk(directory):
-        here = Path(dirpath)
-        if (here / "pyvenv.cfg").is_file() or len(here.parts) - start >= depth:
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d))
-        if top in dirnames and (here / top / "__init__.py").is_file():
-            found.append(here / top)
-    return found
-
-
 def _names(items: Iterable[str]) -> str:
     quoted = [f"'{i}'" for i in items]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
@@ -163,12 +148,21 @@ def explanation(
     *,
     origin: str = "",
     sibling: str | None = None,
+    plugin: bool = False,
 ) -> str:
     """The sentence(s) attached to a report (see the module docstring)."""
     who = "the tests outside any member" if member == ALL_MEMBERS else member
     whose = "the workspace root's" if member == ALL_MEMBERS else f"{member}'s"
     dist = " or ".join(dists) if dists else canonicalize_name(module.partition(".")[0])
     named = f"'{module}'" if dist == canonicalize_name(module) else f"'{module}' ({dist})"
+    if plugin:
+        add = "uv add --dev" if member == ALL_MEMBERS else f"uv add --package {member} --dev"
+        said = "; ".join(d.describe() for d in declarations[:2])
+        return (
+            f"{who} imports {named}, a pytest plugin: it is test tooling, not a runtime "
+            f"dependency. Add it to {whose} dev group ({add} {dist}), or to the workspace "
+            f"root's dev group for every member's tests{f' ({said})' if said else ''}."
+        )
     own = [d for d in declarations if d.member == member]
     extras = [d for d in own if d.extra is not None]
     groups = [d for d in own if d.group is not None]
@@ -227,6 +221,7 @@ class Explainer:
         self._declarations: DeclarationIndex | None = None
         self._envs: dict[Target, MemberEnv | None] = {}
         self._locals: dict[tuple[str, str], list[str]] = {}
+        self._plugins: frozenset[str] | None = None
 
     @property
     def index(self) -> ModuleIndex:
@@ -260,6 +255,15 @@ class Explainer:
             except Exception:  # the explanation is a courtesy; never fail the run for it
                 self._envs[chosen] = None
         return self._envs[chosen]
+
+    @property
+    def plugins(self) -> frozenset[str]:
+        """Distributions with a ``pytest11`` entry point (shared ``.venv``, this one)."""
+        if self._plugins is None:
+            dirs = self.site_dirs
+            site = shared_site_packages(self.workspace.root) if dirs is None else dirs
+            self._plugins = pytest_plugins(site)
+        return self._plugins
 
     def local(self, member: str, module: str) -> list[str]:
         """Where ``module``'s top-level name is a local package of ``member`` (of the
@@ -305,6 +309,7 @@ class Explainer:
             declarations,
             origin=origin,
             sibling=os.path.relpath(sibling, self.workspace.root) if sibling else None,
+            plugin=bool(names) and all(is_plugin(d, self.plugins) for d in names),
         )
 
 
@@ -366,12 +371,20 @@ class MissingModuleDiagnosis:
         self.local_modules: set[str] = set()  # local packages, not distributions
         self._counted: set[tuple[str, str]] = set()
         self._files: dict[Path, list[ImportUse]] = {}
+        self.plugin_signs = PluginSignWatcher(
+            self.explainer, list(self.runs.values()), Path(config.rootpath)
+        )
 
     def _run_of(self, report: pytest.TestReport | pytest.CollectReport) -> MemberRun | None:
         key = getattr(report, "wsenv_member", None)
         if not isinstance(key, str):
             key = self._member_ids.get(report.nodeid)
         return self.runs.get(key) if isinstance(key, str) else None
+
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: Any
+    ) -> None:
+        self.plugin_signs.warning(warning_message, nodeid)
 
     def handle(self, report: pytest.TestReport | pytest.CollectReport) -> str | None:
         """Explain and count ``report`` if a missing module failed or skipped it."""
@@ -380,6 +393,7 @@ class MissingModuleDiagnosis:
         run = self._run_of(report)
         if run is None:
             return None
+        self.plugin_signs.report(run.member, report)
         try:
             module = missing_module(report, self._files)
             text = self.explainer.explain(run.member, module, run.target) if module else None
@@ -430,3 +444,8 @@ class MissingModuleDiagnosis:
             terminalreporter.write_sep("-", "wsenv missing modules")
             for line in lines:
                 terminalreporter.write_line(line)
+        plugins = self.plugin_signs.lines()
+        if plugins:
+            terminalreporter.write_sep("-", "wsenv missing plugins")
+            for line in plugins:
+                terminalreporter.write_line(line, yellow=True)

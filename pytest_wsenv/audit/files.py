@@ -29,7 +29,14 @@ from pathlib import Path
 
 from ..workspace import Member, Workspace
 
-__all__ = ["MemberLayout", "is_test_path", "member_layout", "package_prefixes", "skip_dir"]
+__all__ = [
+    "MemberLayout",
+    "is_test_path",
+    "local_packages",
+    "member_layout",
+    "package_prefixes",
+    "skip_dir",
+]
 
 _SKIP_DIRS = frozenset(
     {"__pycache__", "node_modules", "site-packages", "build", "dist", "venv", "env"}
@@ -190,3 +197,19 @@ def member_layout(workspace: Workspace, member: Member) -> MemberLayout:
         local_names=frozenset(n for n in local if n.isidentifier()),
         package_prefixes=frozenset(prefixes),
     )
+
+
+def local_packages(directory: Path, top: str, *, depth: int = 4) -> list[Path]:
+    """Directories named ``top`` with an ``__init__.py`` under ``directory`` (environments,
+    hidden and build directories skipped)."""
+    found: list[Path] = []
+    start = len(directory.parts)
+    for dirpath, dirnames, _files in os.walk(directory):
+        here = Path(dirpath)
+        if (here / "pyvenv.cfg").is_file() or len(here.parts) - start >= depth:
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d))
+        if top in dirnames and (here / top / "__init__.py").is_file():
+            found.append(here / top)
+    return found
