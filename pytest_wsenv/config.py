@@ -34,6 +34,8 @@ INI_KEYS = (
     "wsenv_offline",
     "wsenv_with",
     "wsenv_with_requirements",
+    "wsenv_timeout",
+    "wsenv_member_timeout",
     "wsenv_strict_runner",
     "wsenv_no_install_packages",
     "wsenv_test_group",

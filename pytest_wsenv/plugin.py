@@ -179,6 +179,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests are reported as not run",
         default="3",
     )
+    for name, ini, help in (
+        (
+            "--ws-timeout",
+            "wsenv_timeout",
+            "Fail a test that runs longer than SECONDS, with its stacks, and go on with the "
+            "member's other tests in a new child (default: pytest-timeout's --timeout or "
+            "timeout ini when pytest-timeout is installed here)",
+        ),
+        (
+            "--ws-member-timeout",
+            "wsenv_member_timeout",
+            "Stop a member whose tests run longer than SECONDS in all; its remaining tests "
+            "are reported as not run",
+        ),
+    ):
+        group.addoption(
+            name,
+            default=None,
+            metavar="SECONDS",
+            dest=ini.replace("wsenv_", "ws_"),
+            help=help,
+        )
+        parser.addini(ini, f"{help} (same as {name})", default="")
     parser.addini(
         "wsenv_max_idle",
         "How many collected member children may wait for their turn to run; members "

@@ -406,3 +406,25 @@ def test_pip_backend_and_cache_dir_option(pytester: pytest.Pytester, albatross: 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["building seeds-py3.11 (pip, * packages) ... *s"])
     assert [p.name for p in cache.glob("seeds-py3.11-*") if p.is_dir()]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [["--ws-timeout", "2"], ["--timeout=2"], ["-o", "wsenv_timeout=2"]],
+    ids=["ws-timeout", "pytest-timeout-in-the-parent", "ini"],
+)
+def test_a_hung_test_times_out(pytester: pytest.Pytester, albatross: Path, how: list[str]) -> None:
+    hang = albatross / "packages" / "seeds" / "tests" / "test_hang.py"
+    hang.write_text("import time\n\ndef test_hangs():\n    time.sleep(3600)\n")
+    result = pytester.runpytest("--ws-package", "seeds", *how, str(albatross), "-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    source = "--timeout" if how == ["--timeout=2"] else "--ws-timeout"
+    result.stdout.fnmatch_lines(
+        [f"*test_hang.py::test_hangs timed out after 2.0 s ({source}) in member 'seeds'*"]
+    )
+
+
+def test_a_malformed_timeout_is_one_usage_error(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-isolated", "--ws-timeout", "soon", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ws-timeout = 'soon': expected a number of seconds*"])

@@ -34,6 +34,7 @@ def install(config: pytest.Config) -> None:
         max_restarts=plan.max_restarts,
         fork=plan.fork,
         max_idle=plan.max_idle,
+        limits=plan.limits,
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []

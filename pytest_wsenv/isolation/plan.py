@@ -25,6 +25,7 @@ from ..errors import WsenvError
 from ..lock import Lock
 from ..runner.output import check_debugging
 from ..runner.session import DEFAULT_MAX_IDLE
+from ..runner.timeouts import Limits, limits_of
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from ..workspace import Workspace
 
@@ -44,6 +45,7 @@ class IsolationPlan:
     max_restarts: int
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
+    limits: Limits = field(default_factory=Limits)  # time limits per test and per member
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
     nothing: str | None = None  # why nothing runs, when nothing does
 
@@ -53,6 +55,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     settings = WsConfig.from_pytest(config)
     max_parallel = _take_over_xdist(config)
     check_debugging(config, max_parallel)
+    limits = limits_of(config)
     workspace = Workspace.discover(workspace_start(config))
     lock = Lock.for_workspace(workspace)
     if lock is not None:  # extras a member declares dynamically are in the lock
@@ -114,6 +117,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         max_restarts=settings.max_restarts,
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,
+        limits=limits,
         notes=tuple(notes),
         nothing=nothing,
     )

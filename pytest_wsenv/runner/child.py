@@ -17,7 +17,8 @@ left to the tests). Every message has a ``kind``:
 
 ``hello``         first, before pytest starts: ``schema``, ``pytest``, ``python``, ``pid``,
                   ``executable``
-``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to it)
+``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to
+                  it), ``timeout`` (pytest-timeout is active here)
 ``collectreport`` a collector that failed or was skipped: ``report`` (pytest_report_to_serializable)
 ``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
 ``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
@@ -53,11 +54,13 @@ mode is ``terminal``.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import json
 import os
 import platform
 import queue
+import signal
 import sys
 import threading
 from typing import Any
@@ -268,7 +271,11 @@ class _ChildPlugin:
                 writer._file = devnull
 
     def pytest_sessionstart(self, session: Any) -> None:
-        self.channel.send("session", rootpath=str(session.config.rootpath))
+        self.channel.send(
+            "session",
+            rootpath=str(session.config.rootpath),
+            timeout=session.config.pluginmanager.hasplugin("timeout"),
+        )
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.channel.send("internalerror", text=str(excrepr))
@@ -378,6 +385,10 @@ class _ChildPlugin:
 
 def main(argv: list[str]) -> int:
     options = json.loads(argv[0])
+    if options.get("stacks") and hasattr(signal, "SIGUSR1"):
+        # the parent asks for every thread's stack before it kills a test that ran too long
+        stacks = open(options["stacks"], "w")  # noqa: SIM115 - open while the child lives
+        faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     mode = str(options.get("mode") or "captured")
     channel = _Channel(int(options["msg_fd"]), flush_output=mode == "relay")
     commands = _Commands(int(options["cmd_fd"]))

@@ -56,6 +56,7 @@ class MessageHandling(SessionPart):
             m.hello = data
         elif kind == "session":
             m.mapper = self._mapper(m, str(data.get("rootpath")))
+            m.own_timeout = bool(data.get("timeout"))
         elif kind == "collectreport":
             report = self._rebuild(m, data.get("report"))
             if m.restarting:

@@ -139,6 +139,8 @@ class ChildPool:
         assert m.spec is not None
         m.reset_child(None)
         output = self.output()
+        m.stacks = output.stacks
+        m.timed_out = None
         try:
             child = ChildProcess(m.spec, self.events, m, self.forks, output)
         finally:
@@ -161,13 +163,28 @@ class ChildPool:
     def alive(self) -> int:
         return self._alive
 
-    def pump(self, done: Callable[[], bool]) -> None:
-        """Handle events until ``done()``; blocks on the queue in between."""
+    def pump(
+        self,
+        done: Callable[[], bool],
+        *,
+        timer: Callable[[], float | None] | None = None,
+        on_time: Callable[[], None] | None = None,
+    ) -> None:
+        """Handle events until ``done()``; blocks on the queue in between, at most until the
+        next deadline that ``timer()`` names (seconds from now, or None), when it calls
+        ``on_time()``."""
         while not done():
             if self._alive == 0 and self._preparing == 0:
                 states = ", ".join(f"{m.key}={m.state.value}" for m in self.members)
                 raise RuntimeError(f"pytest-wsenv runner is waiting for nothing ({states})")
-            self._handle(self.events.get())
+            wait = timer() if timer is not None else None
+            try:
+                event = self.events.get(timeout=None if wait is None else max(wait, 0.0))
+            except queue.Empty:
+                if on_time is not None:
+                    on_time()
+                continue
+            self._handle(event)
 
     def drain_nowait(self) -> None:
         while True:

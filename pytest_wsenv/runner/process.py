@@ -109,6 +109,8 @@ class OutputOptions:
     terminal: int | None = None
     #: pytest options that go with the mode (``--capture=no``, ``--pdb``, ``--trace``)
     args: tuple[str, ...] = ()
+    #: where the child writes its threads' stacks on ``SIGUSR1`` (time limits)
+    stacks: str | None = None
 
     def child_options(self, msg_fd: int, cmd_fd: int) -> str:
         options: dict[str, Any] = {"schema": SCHEMA_VERSION, "msg_fd": msg_fd, "cmd_fd": cmd_fd}
@@ -116,6 +118,8 @@ class OutputOptions:
             options["mode"] = self.mode
         if self.ack:
             options["ack"] = True
+        if self.stacks:
+            options["stacks"] = self.stacks
         return json.dumps(options)
 
 
@@ -251,6 +255,11 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signum)
 
+    def signal_child(self, signum: int) -> None:
+        """Send ``signum`` to the child alone (not what it started)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signum)
+
     def kill_leftovers(self) -> None:
         """SIGKILL whatever is left of the child's process group after the child exited."""
         self.signal_group(signal.SIGKILL)
@@ -264,6 +273,7 @@ class ChildProcess:
     def _read(self) -> None:
         stdout, stderr = _Tail(OUTPUT_TAIL_BYTES), _Tail(OUTPUT_TAIL_BYTES)
         returncode = -1
+        exited: int | None = None
         try:
             streams = {
                 fd: (number, tail)
@@ -273,17 +283,28 @@ class ChildProcess:
                 )
                 if fd is not None
             }
-            tails = {fd: tail for fd, (_, tail) in streams.items()}
             if self._relay:
                 for fd in streams:
                     os.set_blocking(fd, False)
+            exited = _exit_watch(self.pid)
             with selectors.DefaultSelector() as selector:
                 for fd in (self._msg_fd, *streams):
                     selector.register(fd, selectors.EVENT_READ)
+                if exited is not None:
+                    selector.register(exited, selectors.EVENT_READ)
                 pending = b""
                 msg_open = True
                 while msg_open:
                     ready = {key.fd for key, _ in selector.select()}
+                    if exited is not None and exited in ready:
+                        # The child is gone. Something it started may still hold the
+                        # message pipe open: take what is there and stop waiting for more.
+                        os.set_blocking(self._msg_fd, False)
+                        while data := _read_ready(self._msg_fd):
+                            pending = self._put_lines(pending + data)
+                        if pending:
+                            self._put_line(pending)
+                        break
                     # Output first: what a relayed child wrote before a message is shown
                     # before that message is handled.
                     for fd, (number, tail) in streams.items():
@@ -311,13 +332,18 @@ class ChildProcess:
                 returncode = self._wait(stderr)
                 # The child is gone; whatever it started may still hold stdout/stderr open,
                 # so take only what is already there.
-                for fd, tail in tails.items():
-                    _drain_nonblocking(fd, tail)
+                for fd, (number, tail) in streams.items():
+                    rest = _drain_nonblocking(fd, tail)
+                    if rest and self._relay:
+                        self._events.put(Output(self, number, rest))
         except BaseException as exc:  # the reader must never raise
             stderr.add(f"\n[pytest-wsenv reader error: {exc!r}]\n".encode())
             with contextlib.suppress(BaseException):
                 returncode = self._wait(stderr)
         finally:
+            if exited is not None:
+                with contextlib.suppress(OSError):
+                    os.close(exited)
             with contextlib.suppress(OSError):
                 os.close(self._msg_fd)
             self._child.close()
@@ -349,6 +375,16 @@ def _read_some(fd: int) -> bytes:
         return b""
 
 
+def _exit_watch(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` ends (Linux's pidfd), or None."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # gone already, or a kernel without pidfd
+        return None
+
+
 def _read_ready(fd: int) -> bytes | None:
     """What ``fd`` holds now; ``None`` when nothing (non-blocking), ``b""`` at its end."""
     try:
@@ -359,10 +395,14 @@ def _read_ready(fd: int) -> bytes | None:
         return b""
 
 
-def _drain_nonblocking(fd: int, tail: _Tail) -> None:
+def _drain_nonblocking(fd: int, tail: _Tail) -> bytes:
+    """Add what ``fd`` holds now to ``tail``; return it."""
+    chunks = []
     try:
         os.set_blocking(fd, False)
         while data := os.read(fd, 1 << 16):
             tail.add(data)
+            chunks.append(data)
     except OSError:
         pass
+    return b"".join(chunks)

@@ -58,6 +58,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -86,6 +89,7 @@ from pytest_wsenv.runner.reports import (
 )
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
+from pytest_wsenv.runner.timeouts import BACKSTOP, Limits
 
 __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
 
@@ -109,6 +113,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
     :param max_idle: How many collected children may wait for their turn to run; a member
         collected beyond that is parked (its child exits, and a new one collects again when
         its turn comes), which bounds processes, memory and descriptors in big workspaces.
+    :param limits: Time limits per test and per member (see ``timeouts.py``).
     """
 
     def __init__(
@@ -122,6 +127,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         grace: float = DEFAULT_GRACE,
         fork: bool = True,
         max_idle: int = DEFAULT_MAX_IDLE,
+        limits: Limits | None = None,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -133,6 +139,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
             raise ValueError("max_idle must be at least 1")
         self.max_idle = max_idle
         self.config = config
+        self.limits = limits or Limits()
+        self._stacks_dir: str | None = None
         self.max_parallel = max_parallel
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
         self.max_restarts = max_restarts
@@ -220,6 +228,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
 
     def pytest_unconfigure(self) -> None:
         self._pool.abort()
+        if self._stacks_dir is not None:
+            shutil.rmtree(self._stacks_dir, ignore_errors=True)
 
     # --- orchestration -----------------------------------------------------------------------
 
@@ -284,12 +294,82 @@ class IsolatedRun(MessageHandling, ExitHandling):
         closed by the pool once the child has it)."""
         terminal = open_terminal(self.config) if self._output == "terminal" else None
         mode = self._output if self._output != "terminal" or terminal is not None else "captured"
+        stacks = None
+        if self.limits.test is not None or self.limits.member is not None:
+            if self._stacks_dir is None:
+                self._stacks_dir = tempfile.mkdtemp(prefix="pytest-wsenv-stacks-")
+            stacks = tempfile.mkstemp(suffix=".txt", dir=self._stacks_dir)
+            os.close(stacks[0])
         return OutputOptions(
             mode=mode,
             ack=self._ack and mode != "captured",
             terminal=terminal,
             args=child_args(self.config, mode),
+            stacks=None if stacks is None else stacks[1],
         )
+
+    # --- time limits -------------------------------------------------------------------------
+
+    def _limit_of_test(self, m: Member) -> float | None:
+        limit = self.limits.test
+        if limit is not None and self.limits.from_pytest_timeout and m.own_timeout:
+            return limit + BACKSTOP  # the child's pytest-timeout acts first
+        return limit
+
+    def _deadlines(self) -> list[tuple[float, Member, bool]]:
+        """(deadline, member, whole member) for every running child with a limit."""
+        found = []
+        for m in self._members:
+            if m.state is not State.RUNNING or m.child is None or not m.child.alive:
+                continue
+            if m.timed_out is not None:
+                continue
+            limit = self._limit_of_test(m)
+            if limit is not None and m.unit is not None:
+                found.append((m.unit.began + limit, m, False))
+            if self.limits.member is not None and m.run_began is not None:
+                found.append((m.run_began + self.limits.member, m, True))
+        return found
+
+    def _next_deadline(self) -> float | None:
+        deadlines = self._deadlines()
+        if not deadlines:
+            return None
+        return min(d for d, _, _ in deadlines) - time.monotonic()
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for deadline, m, whole in sorted(self._deadlines(), key=lambda d: d[0]):
+            if deadline > now or m.timed_out is not None:
+                continue
+            unit = m.unit
+            running = f" while running {self._need_mapper(m).nodeid(unit.nodeid)!r}" if unit else ""
+            if whole:
+                why = (
+                    f"member {m.name!r} ran out of time: its tests took longer than "
+                    f"{self.limits.member:.1f} s in all (--ws-member-timeout){running}"
+                )
+                m.out_of_time = True
+            else:
+                assert unit is not None
+                limit = self.limits.test or 0.0
+                why = (
+                    f"{self._need_mapper(m).nodeid(unit.nodeid)} timed out after {limit:.1f} s "
+                    f"({self.limits.source}) in member {m.name!r}"
+                )
+            self._time_out(m, why)
+
+    def _time_out(self, m: Member, why: str) -> None:
+        """Take the stacks of ``m``'s child, then kill it with what it started; its exit
+        reports the rest (``exits.py``)."""
+        child = m.child
+        assert child is not None
+        stacks = ""
+        if m.stacks:
+            child.signal_child(signal.SIGUSR1)
+            stacks = _read_stacks(m.stacks)
+        m.timed_out = why + (f"\n\nstacks of the child's threads:\n{stacks}" if stacks else "")
+        child.signal_group(signal.SIGKILL)
 
     def on_output(self, m: Member, stream: int, data: bytes) -> None:
         if self._relay is not None and m.child is not None:
@@ -433,7 +513,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             self._check_stop()
             self._pool.drain_nowait()
-        self._pool.pump(self._all_done)
+        self._pool.pump(self._all_done, timer=self._next_deadline, on_time=self._check_deadlines)
 
     def _all_done(self) -> bool:
         return self._pool.alive == 0 and all(
@@ -453,6 +533,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
                 self._start_child(m)
                 continue
             m.state = State.RUNNING
+            m.run_began = time.monotonic()
             m.child.send({"cmd": "run", "ids": list(m.pending)})
 
     def _is_stopping(self) -> bool:
@@ -507,3 +588,23 @@ class IsolatedRun(MessageHandling, ExitHandling):
         m.tests_run += 1
         m.outcomes[classify(reports)] += 1
         self._check_stop()
+
+
+def _read_stacks(path: str, wait: float = 2.0) -> str:
+    """What faulthandler wrote into ``path``, once it stops growing (at most ``wait`` s)."""
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            now = os.path.getsize(path)
+        except OSError:
+            return ""
+        if now and now == size:
+            break
+        size = now
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
