@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import MakeWorkspace
+from .support.terminal import Terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -428,3 +430,31 @@ def test_a_malformed_timeout_is_one_usage_error(pytester: pytest.Pytester, albat
     result = pytester.runpytest("--ws-isolated", "--ws-timeout", "soon", str(albatross))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--ws-timeout = 'soon': expected a number of seconds*"])
+
+
+def test_a_build_is_announced_before_it_starts(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", str(albatross))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["building seeds-py3.11 (*, * packages) ...", "building seeds-py3.11 (*) ... *s"]
+    )
+
+
+def test_quiet_keeps_one_line_per_build(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", "-q", str(albatross))
+    result.assert_outcomes(passed=2)
+    assert len([line for line in result.outlines if line.startswith("building ")]) == 1
+
+
+def test_builds_show_a_status_line_on_a_terminal(albatross: Path) -> None:
+    term = Terminal(albatross, "--ws-package", "seeds", "-p", "no:cacheprovider")
+    try:
+        code = term.finish(timeout=120)
+    finally:
+        term.kill()
+    assert code == 0, term.output
+    out = term.output
+    # after the header, a status line rewritten in place (carriage returns); then, in its
+    # place, one line for the build with its time
+    assert out.index("test session starts") < out.index("\rbuilding seeds-py3.11 ("), out
+    assert re.search(r"\rbuilding seeds-py3\.11 \(.*\) \.\.\. [\d.]+s *\n", out), out

@@ -48,6 +48,7 @@ from .backends import (
 )
 from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for, sync_flags
+from .progress import BuildProgress, LogProgress
 from .spec import EnvSpec, diff, layer_specs, member_fingerprints
 from .unlocked import declared_requirements, pins_from_resolution
 
@@ -94,6 +95,7 @@ class EnvManager:
         no_install: frozenset[str] = frozenset(),
         log: Callable[[str], None] = _stderr,
         verbose: bool = False,
+        progress: BuildProgress | None = None,
     ) -> None:
         self.workspace = workspace
         self.lock = lock
@@ -107,6 +109,7 @@ class EnvManager:
         self.no_install = frozenset(canonicalize_name(n) for n in no_install)
         self.log = log
         self.verbose = verbose
+        self.progress: BuildProgress = progress or LogProgress(log)
         self._backend_choice: BackendChoice = backend
         self._backend: Backend | None = None
         self._backend_version: str | None = None
@@ -367,6 +370,9 @@ class EnvManager:
             count = sum(len(p) for p in plans)
             if self.verbose:
                 self.log(f"{spec.name}: installing {count} packages with {backend.name}")
+            self.progress.build_started(
+                spec.name, f"{spec.short_name} ({backend.name}, {count} packages)"
+            )
             if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
                 # uv's own sync engine: see the backend's docstring
                 flags = sync_flags(spec.target, self.no_install)
@@ -415,12 +421,14 @@ class EnvManager:
             )
         except BaseException:
             cache.abandon(self.cache_dir, spec.name, tmp)
+            self.progress.build_ended(spec.name, None)
             raise
         seconds = time.perf_counter() - start
         because = f" ({reason})" if reason else ""
-        self.log(
+        self.progress.build_ended(
+            spec.name,
             f"building {spec.short_name} ({backend.name}, {len(installed)} packages) ... "
-            f"{seconds:.1f}s{because}"
+            f"{seconds:.1f}s{because}",
         )
         return manifest
 

@@ -39,6 +39,7 @@ def install(config: pytest.Config) -> None:
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []
     config.pluginmanager.register(run, PLUGIN_NAME)
+    config.pluginmanager.register(plan.lines, f"{PLUGIN_NAME}-lines")
     config.pluginmanager.register(
         IsolationSummary(config, plan, preparer, run), f"{PLUGIN_NAME}-summary"
     )

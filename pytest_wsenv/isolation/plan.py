@@ -11,7 +11,6 @@ in the runner's worker threads.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from ..runner.session import DEFAULT_MAX_IDLE
 from ..runner.timeouts import Limits, limits_of
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from ..workspace import Workspace
+from .progress import SessionLines
 
 __all__ = ["IsolationPlan", "plan_isolation"]
 
@@ -38,6 +38,7 @@ class IsolationPlan:
 
     workspace: Workspace
     manager: EnvManager
+    lines: SessionLines  # what the session says about environments (a plugin)
     runs: Sequence[MemberRun]  # the runs to start, in request order
     # runs whose interpreter their requires-python excludes, with the reason
     skipped: Sequence[tuple[MemberRun, str]]
@@ -81,6 +82,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     nothing = None
     if not runs:
         nothing = _why_nothing(config, settings, selected)
+    lines = SessionLines(config)
     manager = EnvManager(
         workspace,
         lock,
@@ -95,8 +97,9 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         test_group=settings.test_group,
         strict_runner=settings.strict_runner,
         no_install=frozenset(settings.no_install),
-        log=_LineWriter(config),
+        log=lines,
         verbose=config.option.verbose > 0,
+        progress=lines,
     )
     runnable: list[MemberRun] = []
     skipped: list[tuple[MemberRun, str]] = []
@@ -111,6 +114,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     return IsolationPlan(
         workspace=workspace,
         manager=manager,
+        lines=lines,
         runs=tuple(runnable),
         skipped=tuple(skipped),
         max_parallel=max_parallel,
@@ -225,21 +229,3 @@ def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str 
                 f"({interpreter.executable})"
             )
     return None
-
-
-class _LineWriter:
-    """Progress lines from worker threads, written whole through the terminal reporter.
-
-    The reporter is looked up at each line: this plugin is configured before pytest's
-    terminal reporter exists.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self._config = config
-        self._lock = threading.Lock()
-
-    def __call__(self, line: str) -> None:
-        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
-        with self._lock:
-            if reporter is not None:
-                reporter.write_line(line)
