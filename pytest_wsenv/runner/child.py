@@ -383,7 +383,25 @@ class _ChildPlugin:
         )
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the process that started it ends (the parent
+    pytest, or the fork server, which ends with it), whatever way it ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent ended before the call: nobody will read us
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     options = json.loads(argv[0])
     if options.get("stacks") and hasattr(signal, "SIGUSR1"):
         # the parent asks for every thread's stack before it kills a test that ran too long

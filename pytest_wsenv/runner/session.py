@@ -87,6 +87,7 @@ from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
+from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
 from pytest_wsenv.runner.timeouts import BACKSTOP, Limits
@@ -140,6 +141,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self.max_idle = max_idle
         self.config = config
         self.limits = limits or Limits()
+        self._signals = SessionSignals()
         self._stacks_dir: str | None = None
         self.max_parallel = max_parallel
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
@@ -187,6 +189,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session = session
+        self._signals.install()
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.max_parallel > 1:
             # members' tests interleave: one progress line, as pytest-xdist shows it
@@ -227,6 +230,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self._pool.shutdown()
 
     def pytest_unconfigure(self) -> None:
+        self._signals.restore()
         self._pool.abort()
         if self._stacks_dir is not None:
             shutil.rmtree(self._stacks_dir, ignore_errors=True)
