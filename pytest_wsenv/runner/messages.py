@@ -39,9 +39,6 @@ class MessageHandling(SessionPart):
     #: the children wait for "go" at each test start
     _ack: bool
 
-    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
-        raise NotImplementedError
-
     def on_message(self, m: Member, data: dict[str, Any]) -> None:
         kind = data["kind"]
         if kind == "hello":
