@@ -152,6 +152,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
             OutputRelay(config, prefixed=max_parallel > 1) if self._output == "relay" else None
         )
         self._several_members = len({m.name for m in self._members}) > 1
+        self._path_widened: set[str] = set()
         self._several_pythons = any(r.nodeid_suffix for r in requests)
         self._pool = ChildPool(
             self._members,
