@@ -135,7 +135,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
             raise ValueError("max_parallel must be at least 1")
         if max_idle < 1:
             raise ValueError("max_idle must be at least 1")
-        self.max_idle = max_idle
+        self.max_idle = min(max_idle, _idle_within_descriptor_limit(max_parallel))
         self.config = config
         self.limits = limits or Limits()
         self._signals = SessionSignals()
@@ -266,8 +266,8 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
             hint = ""
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 hint = (
-                    f" (lower the ini setting wsenv_max_idle, now {self.max_idle}, "
-                    "or raise `ulimit -n`)"
+                    f" (each live child holds 5 of this process's descriptors: lower the ini "
+                    f"setting wsenv_max_idle, now {self.max_idle}, or -n, or raise `ulimit -n`)"
                 )
             self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}{hint}")
 
@@ -390,3 +390,24 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         m.tests_run += 1
         m.outcomes[classify(reports)] += 1
         self._check_stop()
+
+
+#: Descriptors kept free for everything else (pytest, plugins, files, fork servers).
+_SPARE_DESCRIPTORS = 48
+#: Descriptors of the parent's that one live child holds (message, command, stdout, stderr,
+#: and the one that tells its end).
+_PER_CHILD = 5
+
+
+def _idle_within_descriptor_limit(max_parallel: int) -> int:
+    """How many children may wait idle without running out of descriptors (``ulimit -n``)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return DEFAULT_MAX_IDLE
+    if soft == resource.RLIM_INFINITY:
+        return DEFAULT_MAX_IDLE
+    collecting = max(max_parallel, os.cpu_count() or 1)
+    return max(1, (soft - _SPARE_DESCRIPTORS) // _PER_CHILD - max_parallel - collecting)
