@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wsenv.audit.check import audit_members
-from pytest_wsenv.audit.diagnose import Explainer
+from pytest_wsenv.audit.explain import Explainer
 from pytest_wsenv.audit.plugins import PluginSigns, config_keys, sign_of
 from pytest_wsenv.lock import Lock
 from pytest_wsenv.workspace import Workspace

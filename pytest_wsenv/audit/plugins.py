@@ -42,7 +42,7 @@ from packaging.utils import canonicalize_name
 from ..selection import ALL_MEMBERS, MemberRun
 
 if TYPE_CHECKING:
-    from .diagnose import Explainer
+    from .explain import Explainer
 
 if sys.version_info >= (3, 11):
     import tomllib
