@@ -83,7 +83,7 @@ def pytest_unconfigure(config):
 
 _RECORD_PLUGIN = """
 import json, os
-from pytest_wsenv.audit.diagnose import missing_module
+from pytest_wsenv.audit.missing import missing_module
 
 FOUND = []
 

@@ -15,6 +15,7 @@ __all__ = [
     "EnvBuildError",
     "InterpreterNotFoundError",
     "LockError",
+    "ReportError",
     "SelectionError",
     "StaleLockError",
     "WorkspaceError",
@@ -52,6 +53,10 @@ class StaleLockError(LockError):
 
 class SelectionError(WsenvError, ValueError):
     """The user asked for a member, extra, group or combination that does not exist."""
+
+
+class ReportError(WsenvError, ValueError):
+    """A report or plan file given to ``pytest-wsenv combine`` cannot be read."""
 
 
 class InterpreterNotFoundError(WsenvError, LookupError):

@@ -164,7 +164,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini(
         "wsenv_test_group",
-        "Dependency group that supplies pytest when a member's own groups do not",
+        "The workspace root's dependency group whose test tooling every member gets",
         default="dev",
     )
     flag(

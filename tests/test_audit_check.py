@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsenv.audit.check import AuditRequest, AuditResult, Finding, ImportAudit
+from pytest_wsenv.audit.check import AuditRequest, AuditResult, Finding, ImportAudit, audit_members
 from pytest_wsenv.audit.config import CheckImportsConfig
 from pytest_wsenv.audit.environment import member_env
 from pytest_wsenv.audit.static import ImportUse
@@ -170,11 +170,11 @@ def test_runtime_uses_outside_members_or_in_environments_are_ignored(aviary: Pat
     assert result.findings == () and result.members == ()
 
 
-def test_member_env_adds_the_test_group_and_the_runner(make_workspace: MakeWorkspace) -> None:
+def test_member_env_adds_the_root_tooling_and_the_runner(make_workspace: MakeWorkspace) -> None:
     root = make_workspace(
         {
             "pyproject.toml": '[tool.uv.workspace]\nmembers = ["m/*"]\n'
-            '[dependency-groups]\ndev = ["pytest"]\n',
+            '[dependency-groups]\ndev = ["pytest", "tinyextra"]\n',
             "m/withdev/pyproject.toml": '[project]\nname = "withdev"\nversion = "1"\n'
             'dependencies = ["tinyright"]\n',
         }
@@ -183,12 +183,33 @@ def test_member_env_adds_the_test_group_and_the_runner(make_workspace: MakeWorks
     lock = Lock.load(workspace.lock_path)
     member = workspace.member("withdev")
     env = member_env(workspace, lock, member, Target(packages=("withdev",)))
-    assert env.test_group == "dev"  # the root's group supplies pytest
+    assert {"pytest", "pluggy"} <= env.tooling  # the root's tooling and its dependencies
     assert {"pytest", "pluggy", "tinyright", "tinyleft"} <= env.closure
+    assert "tinyextra" not in env.closure  # the rest of the root's group is not installed
     assert env.runner == frozenset()
     assert env.direct == {"withdev", "tinyright", "pytest"}
     bare = member_env(workspace, lock, member, Target(packages=("withdev",)), test_group="missing")
     assert "pytest" not in bare.closure and {"pytest", "pluggy"} <= bare.runner
+    assert bare.tooling == frozenset()
+
+
+def test_the_audit_does_not_count_the_rest_of_the_root_group(
+    make_workspace: MakeWorkspace,
+) -> None:
+    """An isolated run adds only the tooling of the root's group: a test importing another
+    requirement of that group fails there, so the audit reports it."""
+    root = make_workspace(
+        {
+            "pyproject.toml": '[tool.uv.workspace]\nmembers = ["m/*"]\n'
+            '[dependency-groups]\ndev = ["pytest", "tinyextra"]\n',
+            "m/withdev/pyproject.toml": '[project]\nname = "withdev"\nversion = "1"\n'
+            'dependencies = ["tinyright"]\n',
+            "m/withdev/tests/test_w.py": "import tinyextra\nimport pytest\n",
+        }
+    )
+    workspace = Workspace.discover(root)
+    result = audit_members(workspace, Lock.load(workspace.lock_path), ["withdev"], site_dirs=[])
+    assert [(f.module, f.kind) for f in result.findings] == [("tinyextra", "undeclared")]
 
 
 def test_without_a_lock_declared_requirements_decide(make_workspace: MakeWorkspace) -> None:

@@ -14,14 +14,10 @@ from typing import Any
 
 import pytest
 
-from pytest_wsenv.audit.diagnose import (
-    SECTION,
-    Explainer,
-    attach,
-    explanation,
-    missing_module,
-)
+from pytest_wsenv.audit.diagnose import SECTION, attach
 from pytest_wsenv.audit.environment import Declaration
+from pytest_wsenv.audit.explain import Explainer, explanation
+from pytest_wsenv.audit.missing import missing_module
 from pytest_wsenv.lock import Lock
 from pytest_wsenv.runner.reports import MemberFailure
 from pytest_wsenv.workspace import Workspace

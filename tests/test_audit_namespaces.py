@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_wsenv.audit.check import ImportAudit
-from pytest_wsenv.audit.diagnose import Explainer
+from pytest_wsenv.audit.explain import Explainer
 from pytest_wsenv.audit.files import package_prefixes
 from pytest_wsenv.audit.modules import ModuleIndex, owned_roots
 from pytest_wsenv.lock import Lock

@@ -1,9 +1,11 @@
 """Missing pytest plugins: never advised as runtime dependencies, and one warning line per
 member when the tests show pytest's signs of a missing plugin.
 
-The workspace has the shape that hides plugins in real workspaces: the root's ``dev``
-group holds the test tooling (pytest, pytest-asyncio, a mock plugin), while the member has
-its own ``dev`` group with pytest only, so uv does not fall back to the root's group.
+Every member's environment gets the test tooling of the workspace root's ``dev`` group
+(here pytest and a mock plugin), and nothing of the root's other groups. The workspace has
+the shape that still hides plugins: the member has its own ``dev`` group with pytest only,
+and the root keeps more plugins (pytest-asyncio, a spy plugin) in a ``test`` group, which
+the shared ``.venv`` installs (``uv sync --all-groups``) but an isolated run does not.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_wsenv.audit.diagnose import Explainer
+from pytest_wsenv.audit.check import audit_members
+from pytest_wsenv.audit.explain import Explainer
 from pytest_wsenv.audit.plugins import PluginSigns, config_keys, sign_of
 from pytest_wsenv.lock import Lock
 from pytest_wsenv.workspace import Workspace
@@ -27,7 +30,8 @@ TOOLING = {
         members = ["packages/*"]
 
         [dependency-groups]
-        dev = ["pytest", "pytest-asyncio", "pytest-tinymock"]
+        dev = ["pytest", "pytest-tinymock"]
+        test = ["pytest-asyncio", "pytest-tinyspy"]
         """,
     "packages/feeder/pyproject.toml": f"""\
 [project]
@@ -58,6 +62,10 @@ asyncio_mode = "auto"
 
         def test_mock():
             import pytest_tinymock
+
+
+        def test_spy():
+            import pytest_tinyspy
         """,
 }
 
@@ -70,6 +78,7 @@ def tooling(tmp_path: Path, wheelhouse: Path) -> Path:
     shutil.copytree(wheelhouse, wheels)
     build_wheel(wheels, "pytest-asyncio", "1.0", modules={"pytest_asyncio/__init__.py": ""})
     build_wheel(wheels, "pytest-tinymock", "1.0", modules={"pytest_tinymock/__init__.py": ""})
+    build_wheel(wheels, "pytest-tinyspy", "1.0", modules={"pytest_tinyspy/__init__.py": ""})
     root = write_workspace(tmp_path / "tooling", TOOLING)
     uv_lock(root, wheels)
     return root
@@ -78,13 +87,30 @@ def tooling(tmp_path: Path, wheelhouse: Path) -> Path:
 def test_a_plugin_a_test_imports_is_advised_as_test_tooling(tooling: Path) -> None:
     workspace = Workspace.discover(tooling)
     explainer = Explainer(workspace, Lock.load(workspace.lock_path), site_dirs=[])
-    assert explainer.explain("feeder", "pytest_tinymock") == (
-        "feeder imports 'pytest_tinymock', a pytest plugin: it is test "
+    assert explainer.explain("feeder", "pytest_tinyspy") == (
+        "feeder imports 'pytest_tinyspy', a pytest plugin: it is test "
         "tooling, not a runtime dependency. Add it to feeder's dev group (uv add --package "
-        "feeder --dev pytest-tinymock), or to the workspace root's dev group for every "
-        "member's tests (the workspace root (group 'dev') declares pytest-tinymock "
+        "feeder --dev pytest-tinyspy), or to the workspace root's dev group for every "
+        "member's tests (the workspace root (group 'test') declares pytest-tinyspy "
         "(pyproject.toml))."
     )
+
+
+def test_the_root_dev_tooling_is_in_every_member_env_beside_its_own_pytest(
+    tooling: Path,
+) -> None:
+    """The member has pytest of its own; the run still adds the root's dev tooling, so
+    importing it is no finding, while a plugin of the root's other group is one."""
+    workspace = Workspace.discover(tooling)
+    lock = Lock.load(workspace.lock_path)
+    explainer = Explainer(workspace, lock, site_dirs=[])
+    assert explainer.explain("feeder", "pytest_tinymock") is None
+    env = explainer.env("feeder", None)
+    assert env is not None and env.tooling == {"pytest-tinymock"}
+    assert "pytest-tinyspy" not in env.closure and "pytest-asyncio" not in env.closure
+    result = audit_members(workspace, lock, ["feeder"], site_dirs=[])
+    found = {(f.module, f.kind) for f in result.findings}
+    assert found == {("pytest_tinyspy", "undeclared")}
 
 
 @pytest.mark.parametrize(
@@ -139,7 +165,7 @@ def test_isolated_run_warns_once_per_member_naming_the_plugin(
     result = pytester.runpytest(
         "--ws-isolated", str(tooling / "packages" / "feeder"), "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=2, failed=2)  # test_mock imports the root's dev tooling
     result.stdout.fnmatch_lines(
         [
             "*- wsenv missing plugins -*",
@@ -147,7 +173,7 @@ def test_isolated_run_warns_once_per_member_naming_the_plugin(
             "def functions are not natively supported, unknown config option 'asyncio_mode', "
             "unknown marker 'asyncio'); add it to feeder's dev group: uv add --package feeder "
             "--dev pytest-asyncio (declared in pytest-asyncio: the workspace root (group "
-            "'dev'))",
+            "'test'))",
         ]
     )
     out = result.stdout.str()

@@ -6,6 +6,7 @@ import configparser
 import functools
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,10 @@ README = ROOT / "README.md"
 OPTIONS = ROOT / "docs" / "options.md"
 CLI = ROOT / "docs" / "cli.md"
 CI_RUN = ROOT / ".ci" / "run"
+INDEX = ROOT / "docs" / "index.md"
+EXAMPLE = ROOT / "examples" / "albatross"
+#: The pages whose commands must run on the bundled example (or name their workspace).
+COMMAND_PAGES = sorted([README, *ROOT.glob("docs/*.md")])
 PAGES = sorted(
     [README, ROOT / "CHANGELOG.md", *ROOT.glob("docs/*.md"), *ROOT.glob("examples/*/README.md")]
 )
@@ -135,6 +140,126 @@ def test_relative_links_resolve(page: Path) -> None:
 def _anchors(page: Path) -> set[str]:
     headings = re.findall(r"^#+\s+(.*?)\s*$", page.read_text(encoding="utf-8"), re.M)
     return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_index_links_every_page() -> None:
+    linked = {
+        (INDEX.parent / m["target"].partition("#")[0]).resolve()
+        for m in _LINK.finditer(INDEX.read_text(encoding="utf-8"))
+        if not re.match(r"[a-z][a-z0-9+.-]*:", m["target"])
+    }
+    pages = {p.resolve() for p in INDEX.parent.glob("*.md")} - {INDEX.resolve()}
+    assert sorted(p.name for p in pages - linked) == [], "pages docs/index.md does not link"
+
+
+# -- commands on the bundled example ---------------------------------------------------
+
+_CODE = re.compile(r"`([^`\n]+)`")
+_RUNS = re.compile(r"^(?:\$ )?(?:python -m )?(?P<prog>pytest_wsenv|pytest-wsenv|pytest)\b")
+
+
+def _commands() -> list[Any]:
+    """Every ``pytest``/``pytest-wsenv`` command of the README and docs/, one line each:
+    in shell and plain code blocks and in inline code."""
+    found = []
+    for page in COMMAND_PAGES:
+        text = page.read_text(encoding="utf-8")
+        lines: list[tuple[int, str]] = []
+        for match in _FENCE.finditer(text):
+            if match["lang"].lower() in ("bash", "sh", "shell", "console", ""):
+                start = text.count("\n", 0, match.start("body")) + 1
+                body = match["body"].replace("\\\n", " ")
+                lines += [(start + i, line) for i, line in enumerate(body.splitlines())]
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.startswith(("    ", "```")):
+                lines += [(number, code) for code in _CODE.findall(line)]
+        for number, line in lines:
+            for part in line.split("&&"):
+                command = part.split("  #", 1)[0].strip()
+                match = _RUNS.match(command)
+                if match is not None:
+                    command = command[match.start("prog") :]
+                    found.append(pytest.param(command, id=f"{_rel(page)}:{number}"))
+    return found
+
+
+@functools.cache
+def _example() -> dict[str, frozenset[str]]:
+    """The example's members and their extras."""
+    from pytest_wsenv.workspace import Workspace
+
+    workspace = Workspace.discover(EXAMPLE)
+    return {name: frozenset(m.extras) for name, m in workspace.members.items()}
+
+
+def _placeholder(value: str) -> bool:
+    return value.isupper() or any(c in value for c in "$<{[]…") or value.endswith("...")
+
+
+_MEMBER_FLAGS = ("--ws-package", "--package", "--path")
+_EXTRA_FLAGS = ("--ws-extra", "--extra")
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_commands_name_the_example_members_and_extras(command: str) -> None:
+    """A command shown in the docs runs on examples/albatross, unless it names its own
+    workspace with ``-C DIR``: its members and extras are the example's."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    pairs: list[tuple[str, str]] = []
+    for index, word in enumerate(words):
+        flag, equals, value = word.partition("=")
+        if not equals:
+            value = words[index + 1] if index + 1 < len(words) else ""
+        pairs.append((flag, value))
+    directory = [v for f, v in pairs if f in ("-C", "--directory")]
+    if directory and directory[0].rstrip("/") != "examples/albatross":
+        return  # a command for the workspace it names
+    example = _example()
+    members = [v for f, v in pairs if f in _MEMBER_FLAGS and not _placeholder(v)]
+    extras = [v for f, v in pairs if f in _EXTRA_FLAGS and not _placeholder(v)]
+    unknown = [m for m in members if m not in example]
+    assert not unknown, f"{command!r}: no member {unknown} in examples/albatross"
+    offered = set().union(*(example[m] for m in members or example))
+    missing = [e for e in extras if e not in offered]
+    assert not missing, f"{command!r}: extra {missing} is not defined (extras: {offered})"
+
+
+_READ_ONLY = ("members", "closure", "check-imports", "matrix", "cache-key")
+
+
+def _read_only_commands() -> list[Any]:
+    found: dict[tuple[str, ...], Any] = {}
+    for param in _commands():
+        (command,) = param.values
+        words = command.split()
+        if words[0] not in ("pytest-wsenv", "pytest_wsenv") or "--changed-since" in words:
+            continue  # pytest runs build environments; --changed-since needs a git ref
+        rest = tuple(words[1:])
+        if rest[:2] == ("-C", "examples/albatross"):
+            rest = rest[2:]
+        if rest and rest[0] in _READ_ONLY and not any(_placeholder(w) for w in rest):
+            found.setdefault(rest, pytest.param(list(rest), id=param.id))
+    return list(found.values())
+
+
+@pytest.mark.parametrize("args", _read_only_commands())
+def test_read_only_commands_run_on_the_example(args: list[str], tmp_path: Path) -> None:
+    """The docs' ``pytest-wsenv`` commands that build nothing run as written on a copy of
+    the example (check-imports exits 1 there: the example plants an undeclared import)."""
+    example = shutil.copytree(EXAMPLE, tmp_path / "albatross")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_wsenv", *args],
+        cwd=example,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "error" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0 or args[0] == "check-imports", proc.stdout + proc.stderr
 
 
 # -- options -------------------------------------------------------------------------

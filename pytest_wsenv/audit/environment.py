@@ -1,24 +1,26 @@
 """What a member's isolated environment would hold, and who declares a distribution.
 
-:func:`member_env` mirrors the environment engine (:mod:`pytest_wsenv.envs.manager`) for
-``Target(packages=(member,))`` with the run's extras and groups:
+:func:`member_env` models the environment the engine (:mod:`pytest_wsenv.envs.manager`)
+builds for ``Target(packages=(member,))`` with the run's extras and groups, with the same
+rule for test tooling (:mod:`pytest_wsenv.envs.tooling`):
 
-1. the lock closure with the member's default groups;
-2. when that holds no pytest: the ``test_group`` group added (the member's own, else the
-   workspace root's);
+1. the lock closure with the member's selected groups;
+2. the test tooling (pytest, ``pytest-*`` plugins) of the workspace root's ``test_group``
+   group with its locked dependencies, where the member's closure does not already have
+   them; nothing else of that group;
 3. when there is still no pytest: the runner layer (pytest and its dependencies).
 
-Without ``uv.lock`` the closure is the member's declared requirements followed through the
-installed distributions' metadata (``Requires-Dist``), as far as they are installed.
+Without ``uv.lock`` the closure is the member's declared requirements (and the root's
+tooling) followed through the installed distributions' metadata (``Requires-Dist``), as
+far as they are installed.
 
-:func:`declarations` finds every requirement on a distribution in the workspace's
+:class:`DeclarationIndex` finds every requirement on a distribution in the workspace's
 ``pyproject.toml`` files: dependencies, extras and dependency groups of every member, and
 the root's groups.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.metadata
 import os
@@ -30,7 +32,7 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import SelectionError
+from ..envs.tooling import declared_tooling, is_tooling, locked_tooling
 from ..lock import Lock
 from ..target import MarkerEnv, Target
 from ..workspace import Member, Workspace
@@ -45,9 +47,9 @@ class MemberEnv:
     member: str
     target: Target
     closure: frozenset[str]  # everything installed from the lock (members included)
-    direct: frozenset[str]  # what the member itself declares for this target
+    direct: frozenset[str]  # what the member declares for this target, and the root's tooling
     runner: frozenset[str]  # added by the runner layer (empty when the closure has pytest)
-    test_group: str | None  # the group added for pytest, if any
+    tooling: frozenset[str]  # what the root's test tooling added to the member's own closure
 
     def available(self, dist: str) -> bool:
         return dist in self.closure or dist in self.runner
@@ -148,11 +150,24 @@ def _default_groups(member: Member, target: Target) -> list[str]:
 
 def _direct(workspace: Workspace, member: Member, target: Target) -> frozenset[str]:
     """Names the member's own requirements for ``target`` mention (one level of
-    self-references such as ``seeds[progress]`` in a group followed)."""
+    self-references such as ``seeds[progress]`` in a group followed).
+
+    As in the lock (:mod:`pytest_wsenv.lock.plan`), a group the member does not declare
+    comes from an explicit root project only when it is asked for by name (or by
+    ``all_groups``), never as a default group."""
     texts = list(member.dependencies)
     extras = sorted(member.extras) if target.all_extras else list(target.extras)
+    from_root = workspace.kind != "virtual"
+    named = {canonicalize_name(g) for g in target.groups}
     for group in _default_groups(member, target):
-        texts += member.groups.get(group, workspace.root_groups.get(group, ()))
+        if group in member.groups:
+            texts += member.groups[group]
+        elif from_root and group in named:
+            texts += workspace.root_groups.get(group, ())
+    if from_root and target.all_groups:
+        for group, reqs in workspace.root_groups.items():
+            if group not in member.groups:
+                texts += reqs
     names: set[str] = set()
     for text in texts:
         req = _requirements(text)
@@ -221,40 +236,27 @@ def member_env(
 ) -> MemberEnv:
     """The isolated environment of ``member`` for ``target`` (see the module docstring)."""
     env = marker_env or MarkerEnv.current()
-    group = canonicalize_name(test_group)
-
-    def closure_of(chosen: Target) -> frozenset[str]:
-        if lock is not None:
-            return lock.closure(workspace, chosen, env).names()
+    if lock is not None:
+        own = lock.closure(workspace, target, env).names()
+        tooling = locked_tooling(lock, workspace, test_group, env, have=own).names()
+    else:
         texts = list(member.dependencies)
-        for name in _direct(workspace, member, chosen) - {member.name}:
-            texts.append(name)
+        texts += sorted(_direct(workspace, member, target) - {member.name})
         reached = _installed_closure(texts, env)
         reached.add(member.name)
-        reached |= workspace.dependencies(member.name)
-        return frozenset(reached)
-
-    closure = closure_of(target)
-    added: str | None = None
-    if "pytest" not in closure and group not in {canonicalize_name(g) for g in target.groups}:
-        has_group = group in member.groups or group in workspace.root_groups
-        if has_group:
-            grouped = dataclasses.replace(target, groups=(*target.groups, group))
-            try:
-                with_group = closure_of(grouped)
-            except SelectionError:
-                with_group = closure
-            if "pytest" in with_group:
-                closure, target, added = with_group, grouped, group
+        own = frozenset(reached | workspace.dependencies(member.name))
+        wanted = declared_tooling(workspace, test_group, have=own)
+        tooling = frozenset(_installed_closure(wanted, env)) - own
+    closure = own | tooling
     runner = frozenset() if "pytest" in closure else runner_distributions() | {"pytest"}
-    direct = _direct(workspace, member, target)
+    direct = _direct(workspace, member, target) | {n for n in tooling if is_tooling(n)}
     if member.dynamic_dependencies:  # the pyproject does not say; trust the closure
-        direct = direct | closure
+        direct = direct | own
     return MemberEnv(
         member=member.name,
         target=target,
         closure=closure,
         direct=direct | {member.name},
         runner=runner,
-        test_group=added,
+        tooling=tooling,
     )

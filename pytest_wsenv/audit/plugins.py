@@ -29,7 +29,6 @@ pytest configuration sets that option and whose environment lacks the plugin.
 from __future__ import annotations
 
 import configparser
-import importlib.metadata
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -42,7 +41,7 @@ from packaging.utils import canonicalize_name
 from ..selection import ALL_MEMBERS, MemberRun
 
 if TYPE_CHECKING:
-    from .diagnose import Explainer
+    from .explain import Explainer
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,8 +52,6 @@ __all__ = [
     "PluginSignWatcher",
     "PluginSigns",
     "config_keys",
-    "is_plugin",
-    "pytest_plugins",
     "sign_of",
 ]
 
@@ -65,26 +62,6 @@ _REQUIRED = re.compile(r"Missing required plugins: (.+)")
 _ASYNC = ("async def functions are not natively supported", "async def function and no async")
 #: Plugins that run ``async def`` tests, in pytest's own suggestion order.
 _ASYNC_PLUGINS = ("anyio", "pytest-asyncio", "pytest-trio", "pytest-tornasync", "pytest-twisted")
-
-
-def pytest_plugins(site_dirs: Sequence[Path] = ()) -> frozenset[str]:
-    """Normalized names of the distributions with a ``pytest11`` entry point, installed in
-    ``site_dirs`` or in the running environment."""
-    found: set[str] = set()
-    everywhere = [
-        *(importlib.metadata.distributions(path=[str(p) for p in site_dirs]) if site_dirs else ()),
-        *importlib.metadata.distributions(),
-    ]
-    for dist in everywhere:
-        if any(e.group == "pytest11" for e in dist.entry_points) and dist.metadata["Name"]:
-            found.add(canonicalize_name(dist.metadata["Name"]))
-    return frozenset(found)
-
-
-def is_plugin(dist: str, plugins: Iterable[str]) -> bool:
-    """Whether a distribution is a pytest plugin (its name, or its entry points say so)."""
-    name = canonicalize_name(dist)
-    return name.startswith("pytest-") or name in set(plugins)
 
 
 def config_keys(start: Path, stop: Path) -> frozenset[str]:

@@ -12,7 +12,6 @@ from .changed import changed_files, changed_members, git_toplevel
 from .combine import (
     CombinedReport,
     CoverageResult,
-    ReportError,
     combine_coverage,
     combine_reports,
     find_inputs,
@@ -57,7 +56,6 @@ __all__ = [
     "MatrixConfig",
     "MemberMatrix",
     "Plan",
-    "ReportError",
     "assign_shards",
     "changed_files",
     "changed_members",

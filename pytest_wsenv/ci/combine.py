@@ -33,14 +33,13 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
-from ..errors import WsenvError
+from ..errors import ReportError
 
 __all__ = [
     "Case",
     "CombinedReport",
     "CoverageResult",
     "Outcome",
-    "ReportError",
     "Suite",
     "combine_coverage",
     "combine_reports",
@@ -54,10 +53,6 @@ __all__ = [
 #: The ``junit_suite_name`` pytest writes when it is not set.
 DEFAULT_SUITE = "pytest"
 _VARIANT = re.compile(r"(?P<extras>\[[^\]]*\])? py(?P<python>\S+)\Z")
-
-
-class ReportError(WsenvError, ValueError):
-    """A report or plan file cannot be read."""
 
 
 class Outcome(Enum):

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--test-group",
         default="dev",
         metavar="NAME",
-        help="Group that supplies pytest when a member's own groups do not (default: dev)",
+        help="The workspace root's group whose test tooling every member gets (default: dev)",
     )
     parser.add_argument(
         "--verbose",

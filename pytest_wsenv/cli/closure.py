@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..envs.interpreters import marker_env_for
-from ..envs.layers import is_tooling
+from ..envs.tooling import locked_tooling, with_tooling
 from ..errors import LockError, SelectionError
 from ..lock import Closure, Lock, Pin
 from ..target import Target
@@ -172,13 +172,11 @@ def _run(args: argparse.Namespace) -> int:
     closure = lock.closure(workspace, target, env)
     tooling = Closure(())
     if args.tooling:
-        tooling = lock.picked_closure(
-            workspace, args.test_group, env, pick=is_tooling, stop=closure.names()
-        )
-    pins = sorted((*closure.pins, *tooling.pins), key=lambda pin: pin.name)
+        tooling = locked_tooling(lock, workspace, args.test_group, env, have=closure.names())
+    pins = with_tooling(closure, tooling).pins
     added = tooling.names()
     if args.format == "json":
-        document = _json(Closure(tuple(pins)), env.python_full_version)
+        document = _json(Closure(pins), env.python_full_version)
         if args.tooling:
             for record in document["packages"]:
                 record["tooling"] = record["name"] in added

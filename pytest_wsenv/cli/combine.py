@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from ..ci import (
-    ReportError,
     combine_coverage,
     combine_reports,
     find_inputs,
@@ -21,6 +20,7 @@ from ..ci import (
     summary_line,
     write_junit,
 )
+from ..errors import ReportError
 
 __all__ = ["register"]
 

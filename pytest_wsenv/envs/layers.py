@@ -1,10 +1,6 @@
-"""Test tooling: what counts as tooling, and the layers outside the lock, like
-``uv run --with``: the runner and ``--ws-with``.
-
-Test tooling (:func:`is_tooling`) is pytest and the distributions named ``pytest-*`` or
-``pytest_*``. ``uv.lock`` records no entry points, so a plugin published under another name
-(one that declares a ``pytest11`` entry point, such as ``hypothesis``) is not recognised as
-tooling: it is taken from a group of the member itself, like any test dependency.
+"""Test tooling layers outside the lock, like ``uv run --with``: the runner and
+``--ws-with``. What counts as test tooling (:func:`is_tooling`, re-exported here) and the
+root's tooling every member gets are decided in :mod:`.tooling`.
 
 A layer is a separate environment built from *resolved* requirements (the engine core
 resolves a :class:`Layer` with a backend's ``resolve``, turns the pins into a plan with
@@ -43,12 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from .backends.base import IndexSettings, InstallPlan
 from .backends.venv import site_packages
 from .interpreters import Interpreter
+from .tooling import is_tooling
 
 __all__ = [
     "LAYERS_PTH",
@@ -79,12 +75,6 @@ class Layer:
 
     requirements: tuple[str, ...]
     interpreter: Interpreter
-
-
-def is_tooling(name: str) -> bool:
-    """Whether the distribution ``name`` is test tooling: pytest or a ``pytest-*`` plugin."""
-    normalized = canonicalize_name(name)
-    return normalized == "pytest" or normalized.startswith("pytest-")
 
 
 def describe_tooling(pins: Iterable[tuple[str, str | None]], source: str, *, more: int = 0) -> str:

@@ -7,7 +7,7 @@ env with that key or builds it. Test tooling is layered, and reported in
 
 1. the target's lock closure with its selected groups (as ``uv sync`` installs it), with
    whatever tooling those groups name;
-2. the test tooling (pytest and ``pytest-*`` plugins, see :func:`.layers.is_tooling`) of
+2. the test tooling (pytest and ``pytest-*`` plugins, see :mod:`.tooling`) of
    the workspace root's ``test_group`` group (``dev``), with its locked dependencies, at the
    lock's versions: the workspace-wide tooling every member's tests see in the shared
    ``.venv``. Only the tooling comes from the root, not the rest of its group, and where
@@ -50,6 +50,7 @@ from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for, sync_flags
 from .progress import BuildProgress, LogProgress
 from .spec import EnvSpec, diff, layer_specs, member_fingerprints
+from .tooling import declared_tooling, is_tooling, locked_tooling, with_tooling
 from .unlocked import declared_requirements, pins_from_resolution
 
 __all__ = ["EnvManager", "ReadyEnv"]
@@ -199,14 +200,14 @@ class EnvManager:
         own = [
             (p.name, p.version)
             for p in own_closure.pins
-            if layers.is_tooling(p.name) and p.name not in self.no_install
+            if is_tooling(p.name) and p.name not in self.no_install
         ]
         if own:
             described.append(layers.describe_tooling(own, f"{target.label()}'s groups"))
         closure, picked = self._root_tooling(target, interpreter, own_closure)
         if not picked.pins:
             return own_closure, described, frozenset()
-        named = [(p.name, p.version) for p in picked.pins if layers.is_tooling(p.name)]
+        named = [(p.name, p.version) for p in picked.pins if is_tooling(p.name)]
         described.append(
             layers.describe_tooling(
                 named,
@@ -221,25 +222,16 @@ class EnvManager:
     ) -> tuple[Closure, Closure]:
         """Layer 2: ``closure`` with the root's tooling, and the pins that tooling added
         (from the lock; without one, resolved together with the target's requirements)."""
-        if self.lock is not None:
-            picked = self.lock.picked_closure(
-                self.workspace,
-                self.test_group,
-                interpreter.marker_env,
-                pick=layers.is_tooling,
-                stop=closure.names(),
-            )
-            pins = sorted((*closure.pins, *picked.pins), key=lambda p: p.name)
-            return Closure(tuple(pins)), picked
         have = closure.names()
-        wanted: list[str] = []
-        for text in self.workspace.root_groups.get(self.test_group, ()):
-            name = requirement_name(text)
-            if name is not None and layers.is_tooling(name) and name not in have:
-                wanted.append(text)
+        if self.lock is not None:
+            picked = locked_tooling(
+                self.lock, self.workspace, self.test_group, interpreter.marker_env, have=have
+            )
+            return with_tooling(closure, picked), picked
+        wanted = declared_tooling(self.workspace, self.test_group, have=have)
         if not wanted:
             return closure, Closure(())
-        merged = self._closure(target, interpreter, extra=tuple(wanted))
+        merged = self._closure(target, interpreter, extra=wanted)
         return merged, Closure(tuple(p for p in merged.pins if p.name not in have))
 
     def _tooling_names(self, spec: EnvSpec) -> frozenset[str]:
