@@ -9,6 +9,8 @@ would start it.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -96,9 +98,11 @@ PACKAGES = ("--cov=alpha", "--cov=beta")
 
 @pytest.fixture(scope="module")
 def _coverage_wheels(wheelhouse: Path) -> None:
-    """coverage and pytest-cov as installed here, in the offline wheelhouse."""
+    """coverage and pytest-cov as installed here, in the offline wheelhouse, and coverage
+    without its compiled tracer for the other Pythons."""
     for name in ("coverage", "pytest-cov"):
         repack_installed(wheelhouse, name)
+    repack_installed(wheelhouse, "coverage", pure=True)  # for other Pythons than this one
 
 
 @pytest.fixture
@@ -229,3 +233,78 @@ def test_without_cov_nothing_is_measured(pytester: pytest.Pytester, workspace: P
     result.assert_outcomes(passed=2, skipped=2)
     result.stdout.no_fnmatch_line("*coverage*")
     assert not list(workspace.rglob(".coverage*"))
+
+
+def _second_python() -> str | None:
+    for version in ("3.12", "3.13"):
+        if shutil.which(f"python{version}") or any(
+            Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")
+        ):
+            return version
+    return None
+
+
+def test_one_report_over_two_pythons(pytester: pytest.Pytester, workspace: Path) -> None:
+    second = _second_python()
+    if second is None:
+        pytest.skip("needs a second CPython (3.12 or 3.13)")
+    this = "{}.{}".format(*sys.version_info[:2])
+    result = run(pytester, *PACKAGES, "--ws-python", this, "--ws-python", second)
+    result.assert_outcomes(passed=8)
+    # as pytest-cov with xdist workers on two Pythons: one header line per interpreter
+    result.stdout.fnmatch_lines(
+        [
+            "*_ coverage _*",
+            f"* platform {sys.platform}, python {this}.*-final-0 *",
+            f"* platform {sys.platform}, python {second}.*-final-0 *",
+            f"{ALPHA} * 6 * 2 * 67%",
+            f"{BETA} * 2 * 0 * 100%",
+        ]
+    )
+
+
+def test_member_installed_without_editable_is_reported_at_its_source(
+    pytester: pytest.Pytester,
+    _coverage_wheels: None,
+    make_workspace: MakeWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = dict(WORKSPACE)
+    files["packages/beta/pyproject.toml"] = """
+        [project]
+        name = "beta"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["alpha"]
+        [tool.uv.sources]
+        alpha = { workspace = true, editable = false }
+        {BUILD_SYSTEM}
+    """
+    files["packages/beta/tests/test_uses_alpha.py"] = """
+        import alpha
+
+        def test_installed_copy():
+            assert "site-packages" in alpha.__file__
+            assert alpha.used(False) == "no"
+    """
+    root = make_workspace(files)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run(pytester, "--ws-package", "beta", "--cov=alpha", "--cov-report=term-missing")
+    result.assert_outcomes(passed=3)
+    # measured in beta's site-packages, reported as the workspace file
+    result.stdout.fnmatch_lines([f"{ALPHA} * 6 * 2 * 67% * 4, 9", "TOTAL * 6 * 2 * 67%"])
+    result.stdout.no_fnmatch_line("*site-packages*")
+
+
+def test_no_cover_marker_is_honoured(pytester: pytest.Pytester, workspace: Path) -> None:
+    (workspace / "packages/beta/tests/test_unmeasured.py").write_text(
+        "import beta\nimport pytest\n\n\n@pytest.mark.no_cover\n"
+        "def test_unmeasured():\n    assert beta.triple(1) == 3\n"
+    )
+    (workspace / BETA).write_text(
+        "def double(x):\n    return 2 * x\n\n\ndef triple(x):\n    return 3 * x\n"
+    )
+    result = run(pytester, "--cov=beta", "--cov-report=term-missing", "-W", "error")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines([f"{BETA} * 4 * 1 * 75% * 6"])
