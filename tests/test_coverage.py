@@ -308,3 +308,19 @@ def test_no_cover_marker_is_honoured(pytester: pytest.Pytester, workspace: Path)
     result = run(pytester, "--cov=beta", "--cov-report=term-missing", "-W", "error")
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines([f"{BETA} * 4 * 1 * 75% * 6"])
+
+
+def test_a_child_that_dies_is_named(pytester: pytest.Pytester, workspace: Path) -> None:
+    (workspace / "packages/beta/tests/test_zz_dies.py").write_text(
+        "import os\n\n\ndef test_dies():\n    os._exit(3)\n"
+    )
+    result = run(pytester, *PACKAGES)
+    result.assert_outcomes(passed=4, failed=1)
+    # alpha is measured; beta's child never saved its data, and the run says so
+    result.stdout.fnmatch_lines(
+        [
+            "wsenv: coverage: beta saved no coverage data (its child ended before its session did)",
+            f"{ALPHA} * 6 * 2 * 67%",
+            "TOTAL * 6 * 2 * 67%",
+        ]
+    )

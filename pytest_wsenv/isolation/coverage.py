@@ -89,7 +89,7 @@ class CoverageCollector:
         self._lock = threading.Lock()
         # run key -> (its env's site-packages and layers, the interpreter's description)
         self._runs: dict[str, tuple[list[str], str]] = {}
-        self._silent: list[str] = []  # runs whose child left no data
+        self._problems: list[str] = []  # runs whose data is missing or unreadable
         # the parent runs no member code: measure nothing here, and do not warn about it
         # (what pytest-cov's xdist controller does: coverage's own switches)
         controller.pause()
@@ -137,32 +137,35 @@ class CoverageCollector:
         """Copy every child's data, paths mapped to the workspace, beside the parent's data
         file, and name the interpreters that produced it in the report's header."""
         from coverage import CoverageData
+        from coverage.exceptions import CoverageException
 
         with self._lock:
             runs = dict(self._runs)
         for key, (sites, desc) in runs.items():
             found = sorted((self._dir / _safe(key)).glob(".coverage.*"))
             if not found:
-                self._silent.append(key)
+                self._problems.append(
+                    f"{key} saved no coverage data (its child ended before its session did)"
+                )
                 continue
             self._controller.node_descs.add(desc)
             mapper = _PathMapper(self._workspace, sites, self._topdir)
             for number, path in enumerate(found):
-                data = CoverageData(basename=str(path))
-                data.read()
                 suffix = f"wsenv.{_safe(key)}.{os.getpid()}.{number}.{random.randrange(10**6):06d}"
                 out = CoverageData(basename=self._data_file, suffix=suffix)
-                out.update(data, map_path=mapper)
+                try:
+                    data = CoverageData(basename=str(path))
+                    data.read()
+                    out.update(data, map_path=mapper)
+                except CoverageException as exc:  # e.g. a data file of another coverage version
+                    self._problems.append(f"cannot combine the coverage data of {key}: {exc}")
+                    continue
                 out.write()
                 path.unlink()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        for key in self._silent:
-            terminalreporter.write_line(
-                f"wsenv: coverage: {key} saved no coverage data (its child ended before the "
-                "end of its session)",
-                yellow=True,
-            )
+        for problem in self._problems:
+            terminalreporter.write_line(f"wsenv: coverage: {problem}", yellow=True)
 
 
 class _PathMapper:
