@@ -21,6 +21,7 @@ env with that key or builds it. Test tooling is layered, and reported in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -302,6 +303,14 @@ class EnvManager:
                     # resolved against the registries of the first closure that asks for it
                     self._layer_index.setdefault(layer.key, index)
         return found
+
+    def tool_layer(self, spec: EnvSpec, requirements: Sequence[str]) -> ReadyEnv:
+        """The shared layer env of ``requirements`` on ``spec``'s interpreter (keyed as a
+        ``--ws-with`` layer), for a tool a child adds at run time (coverage for ``--cov``)."""
+        alone = dataclasses.replace(
+            spec, with_requirements=tuple(requirements), runner_requirements=()
+        )
+        return self.ensure(layer_specs(alone)[0])
 
     # -- ensuring ------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 :func:`install` plans the session's runs (:mod:`.plan`), prepares each run's child
 (:mod:`.children`), and registers the runner's :class:`~pytest_wsenv.runner.IsolatedRun`,
-the session's own report lines (:mod:`.summary`) and the missing-module diagnosis.
+the session's own report lines (:mod:`.summary`), the missing-module diagnosis and, with
+pytest-cov's ``--cov``, the children's coverage (:mod:`.coverage`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from ..errors import WsenvError
 from ..runner import IsolatedRun
 from .children import ChildPreparer
+from .coverage import CoverageCollector, coverage_controller
 from .plan import IsolationPlan, plan_isolation
 from .summary import IsolationSummary
 
@@ -27,6 +29,10 @@ def install(config: pytest.Config) -> None:
     except WsenvError as exc:
         raise pytest.UsageError(f"pytest-wsenv: {exc}") from None
     preparer = ChildPreparer(config, plan)
+    controller = coverage_controller(config)
+    if controller is not None:  # --cov: pytest-cov is active in this session
+        preparer.coverage = CoverageCollector(config, controller, plan.workspace, plan.manager)
+        config.pluginmanager.register(preparer.coverage, f"{PLUGIN_NAME}-coverage")
     run = IsolatedRun(
         config,
         preparer.requests(),

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +26,9 @@ from ..runner import ChildRequest, ChildSpec, clean_child_env
 from ..runner.forkserver import runtime_of
 from ..selection import MemberRun
 from .plan import IsolationPlan
+
+if TYPE_CHECKING:
+    from .coverage import CoverageCollector
 
 __all__ = ["ChildPreparer", "relative_nodeid"]
 
@@ -41,6 +45,7 @@ class ChildPreparer:
         self.foreign = config.stash.get(FOREIGN_OPTIONS, ())
         # where each child says which foreign options its environment does not define
         self._reports: Path | None = None
+        self.coverage: CoverageCollector | None = None  # set when --cov is active
         if self.foreign:
             self._reports = Path(tempfile.mkdtemp(prefix="wsenv-options-"))
             config.add_cleanup(lambda: shutil.rmtree(self._reports or "", ignore_errors=True))
@@ -63,12 +68,16 @@ class ChildPreparer:
     def _prepare(self, run: MemberRun) -> ChildSpec:
         manager = self.plan.manager
         interpreter = manager.interpreter(run.python)
-        ready = manager.ensure(manager.spec_for(run.target, interpreter))
+        spec = manager.spec_for(run.target, interpreter)
+        ready = manager.ensure(spec)
         with self._envs_lock:
             self.envs[run.key] = ready
         forwarded = [arg.replace("{key}", run.key) for arg in self._forwarded]
         args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
-        env = clean_child_env(os.environ, ready.bin_dir, run.member, self._child_settings(run))
+        settings = self._child_settings(run)
+        if self.coverage is not None:
+            settings.update(self.coverage.child_settings(run, spec, ready))
+        env = clean_child_env(os.environ, ready.bin_dir, run.member, settings)
         runtime = None
         if self.plan.fork:
             sites = [ready.site_packages, *attached_layers(ready.site_packages)]

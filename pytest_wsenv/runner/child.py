@@ -171,6 +171,58 @@ class _CurrentStdout:
         return sys.stdout.isatty()
 
 
+class _Coverage:
+    """``--cov`` in the parent (``PYTEST_WSENV_COVERAGE``): measure this child as a pytest-cov
+    worker does (started from the parent's directory, with its sources, branch setting and
+    config file) into a parallel data file that the parent combines. Only then is coverage
+    imported: from the member env, else from the layer path the parent gives."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        if settings.get("path"):
+            sys.path.append(settings["path"])  # after everything of the member env
+        import coverage
+
+        here = os.getcwd()
+        os.chdir(settings["topdir"])
+        try:
+            self.cov = coverage.Coverage(
+                data_file=settings["data_file"],
+                data_suffix=True,
+                source=settings["source"],
+                branch=settings["branch"],
+                config_file=settings["config_file"],
+            )
+            # a member that runs none of the measured sources is no news (xdist's workers
+            # do not show these either)
+            self.cov._warn_unimported_source = self.cov._warn_no_data = False
+            configured: Any = self.cov.get_option("run:omit")
+            omit = [*(configured or []), __file__]
+            site = os.path.dirname(os.path.dirname(pytest.__file__))
+            if site not in sys.path:  # pytest of the fork server's first env
+                omit.append(os.path.join(site, "*"))
+            self.cov.set_option("run:omit", omit)
+            self.cov.start()
+        finally:
+            os.chdir(here)
+
+    def pytest_configure(self, config: Any) -> None:
+        config.addinivalue_line("markers", "no_cover: disable coverage for this test.")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: Any) -> Any:
+        if item.get_closest_marker("no_cover") is None:
+            return (yield)
+        self.cov.stop()
+        try:
+            return (yield)
+        finally:
+            self.cov.start()
+
+    def save(self) -> None:
+        self.cov.stop()
+        self.cov.save()
+
+
 class _ChildPlugin:
     def __init__(
         self, channel: _Channel, commands: _Commands, *, mode: str = "captured", ack: bool = False
@@ -187,6 +239,8 @@ class _ChildPlugin:
         self.ini_keys = [k for k in os.environ.pop("PYTEST_WSENV_INI_KEYS", "").split(",") if k]
         self.foreign = json.loads(os.environ.pop("PYTEST_WSENV_FOREIGN_OPTIONS", "[]"))
         self.undefined_report = os.environ.pop("PYTEST_WSENV_UNDEFINED_REPORT", "")
+        self.coverage_settings = json.loads(os.environ.pop("PYTEST_WSENV_COVERAGE", "null"))
+        self.coverage: _Coverage | None = None
 
     def pytest_addoption(self, parser: Any) -> None:
         # the parent's ini keys are known here, where pytest-wsenv may not be installed
@@ -196,7 +250,11 @@ class _ChildPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_load_initial_conftests(self, early_config: Any, parser: Any, args: Any) -> Any:
         """Options the parent did not define: passed on where a plugin or an initial
-        conftest.py of this environment defines them, else dropped and reported."""
+        conftest.py of this environment defines them, else dropped and reported. With
+        ``--cov``, coverage starts here, where pytest-cov starts it."""
+        if self.coverage_settings:
+            self.coverage = _Coverage(self.coverage_settings)
+            early_config.pluginmanager.register(self.coverage, "wsenv-coverage")
         result = yield
         undefined: list[str] = []
         defined: list[str] = []
@@ -404,6 +462,8 @@ class _ChildPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
+        if self.coverage is not None:
+            self.coverage.save()
         self.channel.send(
             "finished",
             exitstatus=int(exitstatus),

@@ -94,8 +94,13 @@ def build_wheel(
 _SKIP = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
-def repack_installed(dest: Path, name: str) -> Path:
-    """Rebuild a wheel of the installed distribution ``name`` from its RECORD."""
+def repack_installed(dest: Path, name: str, *, pure: bool = False) -> Path:
+    """Rebuild a wheel of the installed distribution ``name`` from its RECORD.
+
+    ``pure``: leave out compiled extensions and tag the wheel ``py3-none-any``, for a
+    distribution that falls back to Python without them (coverage's tracer), so that it
+    installs on every interpreter.
+    """
     dist = importlib.metadata.distribution(name)
     stem = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
     version = dist.version
@@ -110,12 +115,16 @@ def repack_installed(dest: Path, name: str) -> Path:
             dist_info = parts[0]
             if parts[-1] in _SKIP:
                 continue
+        if pure and posix.endswith((".so", ".pyd")):
+            continue
         path = Path(str(entry.locate()))
         if path.is_file():
             files[posix] = path.read_bytes()
     if not dist_info:
         raise RuntimeError(f"{name} has no dist-info in its RECORD")
     dest.mkdir(parents=True, exist_ok=True)
+    if pure:
+        files[f"{dist_info}/WHEEL"] = _WHEEL.format(tag="py3-none-any").encode()
     wheel_text = files.get(f"{dist_info}/WHEEL", b"").decode()
     tags = [
         line.split(":", 1)[1].strip().split("-")
