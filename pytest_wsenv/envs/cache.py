@@ -7,6 +7,7 @@ Layout of a cache directory (default ``<workspace root>/.wsenv/``)::
     <name> -> .<name>.tmp-<random>      while ``uv sync`` builds: a link, never a ready env
     <name>.lock                         the file lock of one env name (one key)
     .<name>.tmp-<random>/               an env being built (or left by a killed builder)
+    .<name>.tmp-<random>.installer      the process group of its running installer
     .<name>.del-<random>/               an env being removed
     interpreters/                       interpreter facts (see ``interpreters.py``)
 
@@ -21,16 +22,24 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from ..errors import EnvBuildError
+from ._locks import (
+    DEL,
+    TMP,
+    clear_leftovers,
+    installer_record,
+    key_lock,
+    owner_of,
+    remove_tree,
+    sweep_killed_builds,
+    try_key_lock,
+)
 from .manifest import (
     LAST_USED,
     MANIFEST,
@@ -61,6 +70,7 @@ __all__ = [
     "checkpoint",
     "ensure_cache_dir",
     "fingerprint",
+    "installer_record",
     "list_envs",
     "new_temp_dir",
     "prune",
@@ -68,6 +78,7 @@ __all__ = [
     "read_manifest",
     "resolve_cache_dir",
     "site_packages_of",
+    "sweep_killed_builds",
 ]
 
 CACHEDIR_TAG = (
@@ -76,9 +87,10 @@ CACHEDIR_TAG = (
     "# For information about cache directory tags, see https://bford.info/cachedir/\n"
 )
 _ENV_VAR = "PYTEST_WSENV_CACHE_DIR"
-_TMP = ".tmp-"
+_TMP = TMP
 _UNFINISHED = "a build that did not finish (a link to its temporary directory)"
-_DEL = ".del-"
+_DEL = DEL
+_remove_tree = remove_tree
 
 #: Test hook: called with a stage name ("created", "installed", "manifest", "rename") while
 #: an env is built, so reliability tests can kill a builder at a known point. Never set by
@@ -137,40 +149,15 @@ def ensure_cache_dir(cache_dir: Path) -> Path:
 # -- building and publishing -------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def build_lock(cache_dir: Path, name: str, log: Callable[[str], None]) -> Iterator[None]:
-    """Hold the file lock of env ``name``; say once that we wait when another holds it."""
-    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"waiting for another process building {name}")
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _lock_is_free(cache_dir: Path, name: str) -> bool:
-    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    lock.release()
-    return True
+#: Hold the file lock of one env name (see :mod:`._locks`).
+build_lock = key_lock
 
 
 def new_temp_dir(cache_dir: Path, name: str) -> Path:
     """A fresh path beside the final env to build into (not created). The caller holds the
-    lock of ``name``, so what killed builders of ``name`` left (temp dirs, and a link at
-    the final path) is removed first."""
-    final = cache_dir / name
-    if final.is_symlink():
-        _remove_tree(final)
-    for leftover in cache_dir.glob(f".{name}{_TMP}*"):
-        _remove_tree(leftover)
+    lock of ``name``, so what killed builders of ``name`` left (their installers, temp
+    dirs, and a link at the final path) is ended and removed first."""
+    clear_leftovers(cache_dir, name)
     return cache_dir / f".{name}{_TMP}{secrets.token_hex(6)}"
 
 
@@ -337,14 +324,6 @@ def _verify(final: Path, python: Path) -> None:
         )
 
 
-def _remove_tree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return
-    shutil.rmtree(path, ignore_errors=True)
-
-
 # -- listing and pruning ------------------------------------------------------------------
 
 
@@ -417,16 +396,12 @@ def prune(
     for env in envs:
         if env.name in keep:
             continue
-        if dry_run:
-            if _lock_is_free(cache_dir, env.name):
+        with try_key_lock(cache_dir, env.name) as held:
+            if not held:
+                continue  # being built or rebuilt by another process right now
+            if dry_run:
                 removed.append(env.path)
-            continue
-        lock = FileLock(str(cache_dir / f"{env.name}.lock"), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue  # being built or rebuilt by another process right now
-        try:
+                continue
             aside = cache_dir / f".{env.name}{_DEL}{secrets.token_hex(6)}"
             try:
                 os.rename(env.path, aside)
@@ -434,22 +409,47 @@ def prune(
                 continue
             _remove_tree(aside)
             removed.append(env.path)
-            with contextlib.suppress(OSError):
-                (cache_dir / f"{env.name}.lock").unlink()
-        finally:
-            lock.release()
-    with contextlib.suppress(OSError):
-        for entry in sorted(os.scandir(cache_dir), key=lambda e: e.name):
-            leftover = Path(entry.path)
-            if entry.name.startswith(".") and _DEL in entry.name:
-                removed.append(leftover)
-            elif entry.name.startswith(".") and _TMP in entry.name:
-                owner = entry.name[1 : entry.name.index(_TMP)]
-                if not _lock_is_free(cache_dir, owner):
-                    continue
-                removed.append(leftover)
-            else:
-                continue
+    try:
+        entries = sorted(os.listdir(cache_dir))
+    except OSError:
+        entries = []
+    for entry in entries:
+        if entry.startswith(".") and _DEL in entry:
+            removed.append(cache_dir / entry)
             if not dry_run:
-                _remove_tree(leftover)
+                _remove_tree(cache_dir / entry)
+    for owner in sorted({o for o in map(owner_of, entries) if o is not None}):
+        with try_key_lock(cache_dir, owner) as held:
+            if not held:
+                continue
+            if dry_run:
+                removed += sorted(cache_dir.glob(f".{owner}{_TMP}*"))
+            else:
+                removed += clear_leftovers(cache_dir, owner)
+    if not dry_run:
+        _prune_lock_files(cache_dir, keep)
     return removed
+
+
+def _prune_lock_files(cache_dir: Path, keep: set[str]) -> None:
+    """Remove ``<name>.lock`` files of names with no env and no build under way (not
+    listed: they are bookkeeping).
+
+    Each is removed while held: a process waiting on it notices once it gets the lock
+    that the path no longer names the file it locked, and locks the new one (see
+    :mod:`._locks`), so removing never lets two builders of one name in.
+    """
+    try:
+        names = sorted(n[: -len(".lock")] for n in os.listdir(cache_dir) if n.endswith(".lock"))
+    except OSError:
+        return
+    for name in names:
+        if name in keep or os.path.lexists(cache_dir / name) or name.startswith("."):
+            continue
+        path = cache_dir / f"{name}.lock"
+        with try_key_lock(cache_dir, name) as held:
+            if not held or os.path.lexists(cache_dir / name):
+                continue
+            if not any(cache_dir.glob(f".{name}{_TMP}*")):
+                with contextlib.suppress(OSError):
+                    path.unlink()

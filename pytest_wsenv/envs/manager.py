@@ -40,6 +40,7 @@ from .backends import (
     InstallPlan,
     SyncRequest,
     UvBackend,
+    recording_installers,
     select_backend,
 )
 from .interpreters import Interpreter, find_interpreter
@@ -307,55 +308,10 @@ class EnvManager:
         start = time.perf_counter()
         log = self.log if self.verbose else _quiet
         tmp = cache.new_temp_dir(self.cache_dir, spec.name)
+        cache.sweep_killed_builds(self.cache_dir, skip=spec.name)
         try:
-            plans = self._plans(spec)
-            count = sum(len(p) for p in plans)
-            if self.verbose:
-                self.log(f"{spec.name}: installing {count} packages with {backend.name}")
-            if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
-                # uv's own sync engine: see the backend's docstring
-                flags = sync_flags(spec.target, self.no_install)
-                request = SyncRequest(self.workspace.root, flags, plans[0])
-                built_at = cache.build_path(self.cache_dir, spec.name, tmp)
-                python = backend.sync(spec.interpreter, built_at, request, log)
-                cache.checkpoint("created")
-            else:
-                built_at = tmp
-                python = backend.create(spec.interpreter, tmp, log)
-                cache.checkpoint("created")
-                for plan in plans:
-                    backend.install(python, plan, log)
-            cache.checkpoint("installed")
-            site = cache.site_packages_of(tmp)
-            if attached:
-                layers.attach_layers(python, [env.site_packages for env in attached])
-            installed = distributions(site)
-            check_exact(spec, plans, installed, tmp)
-            record = {
-                "key": spec.key,
-                "kind": spec.kind,
-                "label": spec.label,
-                "inputs": spec.inputs(),
-                "interpreter": str(spec.interpreter.executable),
-                "build": {
-                    "backend": backend.name,
-                    "backend_version": spec.backend_version,
-                    "seconds": round(time.perf_counter() - start, 3),
-                    "packages": len(installed),
-                    "layers": [*spec.layers],
-                },
-            }
-            manifest = cache.publish(
-                self.cache_dir,
-                spec.name,
-                tmp,
-                record,
-                python=python,
-                bin_dir=python.parent,
-                attached=[env.name for env in attached],
-                built_at=built_at,
-                site=site,
-            )
+            with recording_installers(cache.installer_record(tmp)):
+                manifest, installed = self._install(spec, attached, tmp, start, log)
         except BaseException:
             cache.abandon(self.cache_dir, spec.name, tmp)
             raise
@@ -366,6 +322,66 @@ class EnvManager:
             f"{seconds:.1f}s{because}"
         )
         return manifest
+
+    def _install(
+        self,
+        spec: EnvSpec,
+        attached: Sequence[ReadyEnv],
+        tmp: Path,
+        start: float,
+        log: Callable[[str], None],
+    ) -> tuple[cache.Manifest, dict[str, str]]:
+        """Build ``spec`` in ``tmp`` and publish it (see :meth:`_build`)."""
+        backend = self.backend
+        plans = self._plans(spec)
+        count = sum(len(p) for p in plans)
+        if self.verbose:
+            self.log(f"{spec.name}: installing {count} packages with {backend.name}")
+        if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
+            # uv's own sync engine: see the backend's docstring
+            flags = sync_flags(spec.target, self.no_install)
+            request = SyncRequest(self.workspace.root, flags, plans[0])
+            built_at = cache.build_path(self.cache_dir, spec.name, tmp)
+            python = backend.sync(spec.interpreter, built_at, request, log)
+            cache.checkpoint("created")
+        else:
+            built_at = tmp
+            python = backend.create(spec.interpreter, tmp, log)
+            cache.checkpoint("created")
+            for plan in plans:
+                backend.install(python, plan, log)
+        cache.checkpoint("installed")
+        site = cache.site_packages_of(tmp)
+        if attached:
+            layers.attach_layers(python, [env.site_packages for env in attached])
+        installed = distributions(site)
+        check_exact(spec, plans, installed, tmp)
+        record = {
+            "key": spec.key,
+            "kind": spec.kind,
+            "label": spec.label,
+            "inputs": spec.inputs(),
+            "interpreter": str(spec.interpreter.executable),
+            "build": {
+                "backend": backend.name,
+                "backend_version": spec.backend_version,
+                "seconds": round(time.perf_counter() - start, 3),
+                "packages": len(installed),
+                "layers": [*spec.layers],
+            },
+        }
+        manifest = cache.publish(
+            self.cache_dir,
+            spec.name,
+            tmp,
+            record,
+            python=python,
+            bin_dir=python.parent,
+            attached=[env.name for env in attached],
+            built_at=built_at,
+            site=site,
+        )
+        return manifest, installed
 
     def _plans(self, spec: EnvSpec) -> list[InstallPlan]:
         if spec.kind == "target":

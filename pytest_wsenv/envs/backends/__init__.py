@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ..uv_binary import find_uv
+from ._groups import end_recorded as end_installer_group
+from ._groups import recording as recording_installers
 from .base import (
     Backend,
     BackendChoice,
@@ -32,7 +34,9 @@ __all__ = [
     "PipBackend",
     "SyncRequest",
     "UvBackend",
+    "end_installer_group",
     "find_uv",
+    "recording_installers",
     "select_backend",
 ]
 
