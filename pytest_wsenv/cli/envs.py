@@ -6,8 +6,14 @@
 
 ``STATUS`` is ``current`` when the env's key is the key today's workspace, lock and
 interpreter give for the same target and options (computed without building anything),
-``stale`` when it is not, ``broken: <why>`` when its manifest is unusable. Layer envs
+``stale`` when it is not, ``broken: <why>`` when its manifest is unusable or it was
+marked broken (by a run whose child could not start in it, or by ``--verify``). Layer envs
 (``_with``, ``_runner``) are current when a current env reads from them.
+
+``--verify`` also checks every installed file of every env against its ``RECORD`` hash
+and every bytecode file for truncation (reading every file: slow on big caches); an env
+that fails is listed as ``broken: <what>``, marked broken so that the next run rebuilds
+it, and the command exits with 1.
 
 ``--json`` prints one object (schema version 1)::
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import sys
@@ -37,6 +44,7 @@ from ..envs import cache
 from ..envs.backends import BackendChoice
 from ..envs.interpreters import Interpreter, find_interpreter
 from ..envs.manager import EnvManager
+from ..envs.verify import SHOWN, verify_env
 from ..errors import WsenvError
 from ..lock import Lock
 from ..target import Target
@@ -55,6 +63,11 @@ def register(subparsers: Any) -> None:
     )
     envs.add_argument(
         "--json", action="store_true", dest="as_json", help="Print JSON instead of text"
+    )
+    envs.add_argument(
+        "--verify",
+        action="store_true",
+        help="Check every installed file against its RECORD hash; mark broken envs for rebuild",
     )
     _cache_dir_option(envs)
     envs.set_defaults(func=_run_envs)
@@ -219,9 +232,10 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
         target = r["label"] or "?"
         if r["groups"]:
             target += f" [groups: {','.join(r['groups'])}]"
-        status = "current" if r["current"] else "stale" if r["problem"] is None else "broken"
         if r["problem"]:
-            status += f": {r['problem']}"
+            status = f"broken: {r['problem']}"
+        else:
+            status = "current" if r["current"] else "stale"
         when = (r["last_used"] or "-").replace("T", " ").replace("+00:00", "Z")
         rows.append((r["name"], target, r["python"] or "?", _size(r["size"]), when, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -231,9 +245,31 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _verified(cache_dir: Path, envs: list[cache.CachedEnv]) -> list[cache.CachedEnv]:
+    """``envs`` with the problems :func:`verify_env` finds; envs that have one are marked
+    broken (unless being rebuilt right now)."""
+    checked = []
+    for env in envs:
+        manifest = env.manifest
+        if manifest is not None and env.problem is None:
+            problems = verify_env(manifest.site_packages)
+            if problems:
+                more = len(problems) - SHOWN
+                text = "; ".join(problems[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+                with cache.try_key_lock(cache_dir, env.name) as held:
+                    if held:
+                        cache.mark_broken(cache_dir, env.name, manifest.key, text)
+                checked.append(dataclasses.replace(env, problem=text))
+                continue
+        checked.append(env)
+    return checked
+
+
 def _run_envs(args: argparse.Namespace) -> int:
     workspace, cache_dir = _locate(args)
     envs = cache.list_envs(cache_dir)
+    if args.verify:
+        envs = _verified(cache_dir, envs)
     current = current_keys(workspace, cache_dir, envs)
     records = [_record(env, current) for env in envs]
     if args.as_json:
@@ -244,6 +280,8 @@ def _run_envs(args: argparse.Namespace) -> int:
     else:
         for line in _text(records):
             print(line)
+    if args.verify and any(r["problem"] for r in records):
+        return 1
     return 0
 
 

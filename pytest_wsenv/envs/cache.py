@@ -46,12 +46,14 @@ from .manifest import (
     MANIFEST_FORMAT,
     InvalidManifest,
     Manifest,
+    broken_reason,
     check,
     fingerprint,
     listing,
     manifest_from,
     read_manifest,
     site_packages_of,
+    write_manifest,
 )
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "fingerprint",
     "installer_record",
     "list_envs",
+    "mark_broken",
     "new_temp_dir",
     "prune",
     "publish",
@@ -79,6 +82,7 @@ __all__ = [
     "resolve_cache_dir",
     "site_packages_of",
     "sweep_killed_builds",
+    "try_key_lock",
 ]
 
 CACHEDIR_TAG = (
@@ -250,10 +254,7 @@ def publish(
         },
     }
     checkpoint("manifest")
-    # compact, so the C encoder writes it (with ``indent`` json encodes in Python)
-    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
-    with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    text = write_manifest(tmp, manifest)
     checkpoint("rename")
     if through_link:
         os.unlink(final)  # our own link: nobody takes it for a ready env
@@ -264,6 +265,23 @@ def publish(
     os.rename(tmp, final)
     _verify(final, final / python_rel)
     return manifest_from(final, json.loads(text))  # exactly what a later read will see
+
+
+def mark_broken(cache_dir: Path, name: str, key: str, reason: str) -> bool:
+    """Record in env ``name``'s manifest that it cannot be used (``reason``), so that the
+    next :func:`check` refuses it and it is rebuilt. Only when the manifest still names
+    ``key`` (a rebuilt env is left alone). The caller holds the lock of ``name``.
+    Returns whether the mark was written."""
+    where = cache_dir / name
+    try:
+        raw = json.loads((where / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return False  # no manifest: never reused anyway
+    if not isinstance(raw, dict) or raw.get("key") != key or where.is_symlink():
+        return False
+    raw["broken"] = " ".join(reason.split())
+    write_manifest(where, raw)
+    return True
 
 
 def _relocate(tmp: Path, final: Path, bin_dir: Path) -> None:
@@ -368,7 +386,8 @@ def list_envs(cache_dir: Path) -> list[CachedEnv]:
         if not entry.is_dir(follow_symlinks=False):
             continue
         try:
-            found.append(CachedEnv(entry.name, path, read_manifest(path), None))
+            manifest = read_manifest(path)
+            found.append(CachedEnv(entry.name, path, manifest, broken_reason(manifest.raw)))
         except InvalidManifest as exc:
             found.append(CachedEnv(entry.name, path, None, str(exc)))
     return found

@@ -43,6 +43,7 @@ from .backends import (
     recording_installers,
     select_backend,
 )
+from .bytecode import install_bytecode_hook
 from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for, sync_flags
 from .spec import EnvSpec, diff, layer_specs, member_fingerprints
@@ -111,6 +112,7 @@ class EnvManager:
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._rebuilt: set[str] = set()
+        self._healed: set[str] = set()
         self._warned_unlocked = False
         self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._layer_index: dict[str, IndexSettings] = {}
@@ -285,6 +287,28 @@ class EnvManager:
                 self._rebuilt.add(spec.key)
             return _ready(manifest, built=True, seconds=time.perf_counter() - start, reason=reason)
 
+    def mark_broken(self, env: ReadyEnv, reason: str) -> bool:
+        """Record that ``env`` cannot be used, e.g. its interpreter could not start pytest
+        (``reason`` says how: the child's last line, "marshal data too short"...).
+
+        The next :meth:`ensure` of its spec, in this run or a later one, rebuilds it and
+        says so: ``building <name> ... (marked broken: <reason>)``; ``pytest-wsenv envs``
+        lists it as broken meanwhile. Returns True the first time for ``env``'s key in
+        this manager: the caller may call :meth:`ensure` and retry once. False when that
+        key was already rebuilt for being broken in this run (a second rebuild would not
+        help: report the failure). An env rebuilt by someone else since is not marked.
+        Call it when no child of this run uses ``env`` any more: its rebuild replaces
+        the directory.
+        """
+        with self._guard:
+            first = env.key not in self._healed
+            self._healed.add(env.key)
+        with cache.build_lock(self.cache_dir, env.name, self.log):
+            marked = cache.mark_broken(self.cache_dir, env.name, env.key, reason)
+        if marked:
+            self.log(f"{env.name} is broken ({' '.join(reason.split())}): it will be rebuilt")
+        return first
+
     def _reason(self, spec: EnvSpec, found: cache.Manifest | str, forced: bool) -> str | None:
         if isinstance(found, cache.Manifest):
             return "--ws-rebuild" if forced else None
@@ -352,6 +376,7 @@ class EnvManager:
                 backend.install(python, plan, log)
         cache.checkpoint("installed")
         site = cache.site_packages_of(tmp)
+        install_bytecode_hook(site)
         if attached:
             layers.attach_layers(python, [env.site_packages for env in attached])
         installed = distributions(site)
