@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .backends._private import make_dirs, write_file
+
 __all__ = ["QueryError", "facts_of", "forget_facts", "running_facts"]
 
 #: Bumped whenever the facts script or the cached record changes shape.
@@ -169,11 +171,6 @@ def _write_disk(
 ) -> None:
     dest = _disk_path(cache_dir, path)
     record = {"format": _FACTS_FORMAT, "path": str(path), "key": [*memo_key], "facts": facts}
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, dest)
-    except OSError:  # a read-only cache only costs the next session one subprocess
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError):  # a read-only cache costs the next session a subprocess
+        make_dirs(dest.parent)
+        write_file(dest, json.dumps(record, sort_keys=True))

@@ -7,14 +7,16 @@ later import of that module fails with "marshal data too short" (tests run in an
 write bytecode into its ``site-packages``). Every env therefore gets
 :data:`HOOK_PTH`, a ``.pth`` file processed at interpreter start that replaces
 importlib's writer with one that writes until everything is written and otherwise
-removes the temporary file (importlib then just does without the cache). The hook is
-a few lines of stdlib code; it changes nothing else.
+removes the temporary file (importlib then just does without the cache), and that
+clears the group and other write bits of a ``__pycache__`` directory a permissive
+umask made. The hook is a few lines of stdlib code; it changes nothing else.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .backends._private import write_file
 
 __all__ = ["HOOK_MODULE", "HOOK_PTH", "install_bytecode_hook"]
 
@@ -49,12 +51,19 @@ def _install():
             finally:
                 _os.close(fd)
             _os.replace(path_tmp, path)
+            _private(external._path_split(path)[0])
         except OSError:
             try:
                 _os.unlink(path_tmp)
             except OSError:
                 pass
             raise
+
+    def _private(folder):
+        # __pycache__ was made with the umask: never writable by the group or others
+        info = _os.stat(folder)
+        if info.st_mode & 0o022 and info.st_uid == getattr(_os, "getuid", lambda: -1)():
+            _os.chmod(folder, info.st_mode & 0o7755)
 
     _write_atomic.wsenv = True
     external._write_atomic = _write_atomic
@@ -67,7 +76,4 @@ _install()
 def install_bytecode_hook(site_packages: Path) -> None:
     """Write the hook module and its ``.pth`` file into ``site_packages``."""
     for name, text in ((f"{HOOK_MODULE}.py", _SOURCE), (HOOK_PTH, f"import {HOOK_MODULE}\n")):
-        target = site_packages / name
-        scratch = site_packages / f".{name}.{os.getpid()}.tmp"
-        scratch.write_text(text, encoding="utf-8")
-        os.replace(scratch, target)
+        write_file(site_packages / name, text)

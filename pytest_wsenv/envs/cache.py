@@ -40,6 +40,7 @@ from ._locks import (
     sweep_killed_builds,
     try_key_lock,
 )
+from .backends._private import OTHERS_WRITE, make_dirs, write_file
 from .manifest import (
     LAST_USED,
     MANIFEST,
@@ -69,6 +70,7 @@ __all__ = [
     "build_lock",
     "build_path",
     "check",
+    "check_cache_dir",
     "checkpoint",
     "ensure_cache_dir",
     "fingerprint",
@@ -132,15 +134,15 @@ def resolve_cache_dir(
 
 
 def ensure_cache_dir(cache_dir: Path) -> Path:
-    """Create ``cache_dir`` with ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``."""
+    """Create ``cache_dir`` with ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``; see
+    :func:`check_cache_dir` for what an existing one must be."""
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(cache_dir)
+        check_cache_dir(cache_dir)
         for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
             target = cache_dir / name
             if not target.exists():
-                tmp = cache_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, target)
+                write_file(target, text)
     except OSError as exc:
         raise EnvBuildError(
             f"cannot create the environment cache: {exc}; pass --ws-cache-dir to use another "
@@ -148,6 +150,39 @@ def ensure_cache_dir(cache_dir: Path) -> Path:
             path=cache_dir,
         ) from exc
     return cache_dir
+
+
+def check_cache_dir(cache_dir: Path) -> None:
+    """The cache directory (when it exists) must be ours and writable by nobody else:
+    EnvBuildError when another user owns it; group and other write bits are cleared.
+
+    Another user's cache holds code that the next run would import as ours, and a
+    directory others may write is one where anyone could plant it.
+    """
+    try:
+        info = os.stat(cache_dir)
+    except FileNotFoundError:
+        return
+    uid = getattr(os, "geteuid", None)
+    if uid is not None and info.st_uid != uid():
+        owner = _user_name(info.st_uid)
+        raise EnvBuildError(
+            f"the environment cache belongs to another user ({owner}) and pytest-wsenv "
+            "does not run code from it; use a cache of your own with --ws-cache-dir or "
+            "PYTEST_WSENV_CACHE_DIR (see docs/reliability.md, sharing a cache)",
+            path=cache_dir,
+        )
+    if os.name == "posix" and info.st_mode & OTHERS_WRITE:
+        os.chmod(cache_dir, info.st_mode & 0o7777 & ~OTHERS_WRITE)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
 
 
 # -- building and publishing -------------------------------------------------------------
@@ -177,7 +212,7 @@ def build_path(cache_dir: Path, name: str, tmp: Path) -> Path:
     keeps the old env in place until the new one is ready) or links cannot be made. The
     caller holds the lock of ``name``.
     """
-    tmp.mkdir(parents=True)
+    make_dirs(tmp)
     final = cache_dir / name
     if os.name == "nt" or os.path.lexists(final):
         return tmp

@@ -40,7 +40,9 @@ from .backends import (
     InstallPlan,
     SyncRequest,
     UvBackend,
+    permissive_umask,
     recording_installers,
+    restrict_tree,
     select_backend,
 )
 from .bytecode import install_bytecode_hook
@@ -113,6 +115,7 @@ class EnvManager:
         self._key_locks: dict[str, threading.Lock] = {}
         self._rebuilt: set[str] = set()
         self._healed: set[str] = set()
+        self._cache_checked = False
         self._warned_unlocked = False
         self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._layer_index: dict[str, IndexSettings] = {}
@@ -262,6 +265,9 @@ class EnvManager:
         """The env of ``spec``: reused when its cached copy is intact, else built once
         (in-process and across processes), published atomically."""
         start = time.perf_counter()
+        if not self._cache_checked:  # one stat per run: another user's cache is refused
+            cache.check_cache_dir(self.cache_dir)
+            self._cache_checked = True
         with self._guard:
             key_lock = self._key_locks.setdefault(spec.key, threading.Lock())
         with key_lock:
@@ -381,6 +387,8 @@ class EnvManager:
             layers.attach_layers(python, [env.site_packages for env in attached])
         installed = distributions(site)
         check_exact(spec, plans, installed, tmp)
+        if permissive_umask():  # built in-process with the umask: nothing others may write
+            restrict_tree(tmp)
         record = {
             "key": spec.key,
             "kind": spec.kind,

@@ -251,10 +251,13 @@ def write_manifest(env_dir: Path, raw: Mapping[str, Any]) -> str:
     target = os.path.join(env_dir, MANIFEST)
     scratch = f"{target}.{os.getpid()}.tmp"
     try:
-        with open(scratch, "w", encoding="utf-8") as handle:
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with open(fd, "w", encoding="utf-8") as handle:
+            if os.name == "posix":
+                os.fchmod(fd, 0o644)  # whatever the umask
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(fd)
         os.replace(scratch, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -276,6 +279,6 @@ def _touch(path: str) -> None:
         os.utime(path)
     except FileNotFoundError:
         with contextlib.suppress(OSError):
-            Path(path).touch()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
     except OSError:
         pass

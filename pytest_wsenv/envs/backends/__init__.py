@@ -12,6 +12,7 @@ from ...errors import ConfigError
 from ..uv_binary import find_uv
 from ._groups import end_recorded as end_installer_group
 from ._groups import recording as recording_installers
+from ._private import permissive_umask, restrict_tree
 from .base import (
     Backend,
     BackendChoice,
@@ -36,7 +37,9 @@ __all__ = [
     "UvBackend",
     "end_installer_group",
     "find_uv",
+    "permissive_umask",
     "recording_installers",
+    "restrict_tree",
     "select_backend",
 ]
 

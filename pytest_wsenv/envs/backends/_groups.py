@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
+from ._private import OTHERS_WRITE, write_file
+
 __all__ = ["end_group", "end_recorded", "preexec", "recording", "started", "stopped"]
 
 _RECORD: ContextVar[Path | None] = ContextVar("wsenv_installer_record", default=None)
@@ -62,7 +64,8 @@ _SET_PDEATHSIG = _pdeathsig()
 
 
 def preexec() -> Callable[[], None] | None:
-    """The ``preexec_fn`` for an installer: own process group, parent-death signal."""
+    """The ``preexec_fn`` for an installer: own process group, parent-death signal,
+    group and other write bits in the umask."""
     if not _POSIX:
         return None
     parent = os.getpid()
@@ -70,6 +73,7 @@ def preexec() -> Callable[[], None] | None:
 
     def setup() -> None:
         os.setpgid(0, 0)
+        os.umask(os.umask(0o022) | OTHERS_WRITE)  # nothing it writes is writable by others
         if pdeathsig is not None:
             pdeathsig()
             if os.getppid() != parent:  # the parent died before the signal was armed
@@ -96,10 +100,8 @@ def started(pid: int) -> None:
         _LIVE.add(pid)
     record = _RECORD.get()
     if record is not None:
-        tmp = record.with_name(f"{record.name}.{pid}")
         with contextlib.suppress(OSError):
-            tmp.write_text(f"{pid} {_start_time(pid) or ''}\n", encoding="ascii")
-            os.replace(tmp, record)
+            write_file(record, f"{pid} {_start_time(pid) or ''}\n")
 
 
 def stopped(pid: int) -> None:
