@@ -28,7 +28,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..errors import EnvBuildError
-from .backends import end_installer_group
+from .backends import end_installer_group, fault_error
 
 __all__ = [
     "DEL",
@@ -77,6 +77,9 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _lock_error(path: Path, exc: OSError) -> EnvBuildError:
+    found = fault_error(exc, path, f"taking the lock {path.name}")
+    if found is not None:
+        return found
     return EnvBuildError(
         f"cannot use the lock file: {exc.strerror or exc}; check the permissions of "
         f"{path.parent} or pass --ws-cache-dir to use another cache",

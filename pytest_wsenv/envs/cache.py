@@ -40,6 +40,7 @@ from ._locks import (
     sweep_killed_builds,
     try_key_lock,
 )
+from .backends._faults import fault_error
 from .backends._private import OTHERS_WRITE, make_dirs, write_file
 from .manifest import (
     LAST_USED,
@@ -144,9 +145,10 @@ def ensure_cache_dir(cache_dir: Path) -> Path:
             if not target.exists():
                 write_file(target, text)
     except OSError as exc:
-        raise EnvBuildError(
-            f"cannot create the environment cache: {exc}; pass --ws-cache-dir to use another "
-            "directory",
+        found = fault_error(exc, cache_dir, "creating the environment cache")
+        raise found or EnvBuildError(
+            f"cannot create the environment cache: {exc.strerror or exc}; pass --ws-cache-dir "
+            "to use another directory",
             path=cache_dir,
         ) from exc
     return cache_dir
@@ -173,7 +175,8 @@ def check_cache_dir(cache_dir: Path) -> None:
             path=cache_dir,
         )
     if os.name == "posix" and info.st_mode & OTHERS_WRITE:
-        os.chmod(cache_dir, info.st_mode & 0o7777 & ~OTHERS_WRITE)
+        with contextlib.suppress(OSError):  # read-only: nobody can plant anything either
+            os.chmod(cache_dir, info.st_mode & 0o7777 & ~OTHERS_WRITE)
 
 
 def _user_name(uid: int) -> str:

@@ -40,6 +40,8 @@ from .backends import (
     InstallPlan,
     SyncRequest,
     UvBackend,
+    fault_error,
+    fault_in_output,
     permissive_umask,
     recording_installers,
     restrict_tree,
@@ -315,6 +317,20 @@ class EnvManager:
             self.log(f"{env.name} is broken ({' '.join(reason.split())}): it will be rebuilt")
         return first
 
+    def _fault(self, exc: BaseException, spec: EnvSpec) -> EnvBuildError | None:
+        """One line for a build that failed because of the machine (disk full, read-only
+        cache, too many open files...) or another OSError; None to raise ``exc`` as is."""
+        doing = f"building {spec.short_name}"
+        if isinstance(exc, EnvBuildError):
+            return fault_in_output([exc.message, *exc.log_tail.splitlines()], self.cache_dir, doing)
+        if isinstance(exc, OSError):
+            found = fault_error(exc, self.cache_dir, doing)
+            where = exc.filename if isinstance(exc.filename, str) else self.cache_dir
+            return found or EnvBuildError(
+                f"cannot build {spec.short_name}: {exc.strerror or exc}", path=where
+            )
+        return None
+
     def _reason(self, spec: EnvSpec, found: cache.Manifest | str, forced: bool) -> str | None:
         if isinstance(found, cache.Manifest):
             return "--ws-rebuild" if forced else None
@@ -342,9 +358,12 @@ class EnvManager:
         try:
             with recording_installers(cache.installer_record(tmp)):
                 manifest, installed = self._install(spec, attached, tmp, start, log)
-        except BaseException:
+        except BaseException as exc:
             cache.abandon(self.cache_dir, spec.name, tmp)
-            raise
+            found = self._fault(exc, spec)
+            if found is None:
+                raise
+            raise found from exc
         seconds = time.perf_counter() - start
         because = f" ({reason})" if reason else ""
         self.log(

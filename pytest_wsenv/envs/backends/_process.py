@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ...errors import EnvBuildError
 from . import _groups
+from ._faults import fault_error
 from .base import Log
 
 __all__ = ["Output", "installer_env", "requirements_file", "run"]
@@ -167,6 +168,10 @@ def run(
             preexec_fn=_groups.preexec(),  # noqa: PLW1509
         )
     except OSError as exc:
+        exc.filename = None  # the fault is the machine's, not the command's
+        found = fault_error(exc, where or Path(cmd[0]), f"starting {Path(cmd[0]).name}")
+        if found is not None:
+            raise found from exc
         raise EnvBuildError(f"cannot run {cmd[0]}: {exc.strerror or exc}", path=where) from exc
     _groups.started(proc.pid)
     lines: list[str] = []
