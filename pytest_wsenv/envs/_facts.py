@@ -15,8 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .backends._private import make_dirs, write_file
-
 __all__ = ["QueryError", "facts_of", "forget_facts", "running_facts"]
 
 #: Bumped whenever the facts script or the cached record changes shape.
@@ -171,6 +169,9 @@ def _write_disk(
 ) -> None:
     dest = _disk_path(cache_dir, path)
     record = {"format": _FACTS_FORMAT, "path": str(path), "key": [*memo_key], "facts": facts}
+    # imported here: the backends package imports interpreters, which imports this module
+    from .backends._private import make_dirs, write_file
+
     with contextlib.suppress(OSError):  # a read-only cache costs the next session a subprocess
         make_dirs(dest.parent)
         write_file(dest, json.dumps(record, sort_keys=True))
