@@ -173,8 +173,11 @@ def _check_versions(index: LockIndex, workspace: Workspace, path: Path) -> None:
         locked = SpecifierSet(recorded or "")
     except InvalidSpecifier as exc:
         raise StaleLockError(f"invalid requires-python {recorded!r}", path=path) from exc
-    if not _same_requires_python(locked, workspace.requires_python):
-        declared = str(workspace.requires_python) or "(none)"
+    # with none declared uv locks for the interpreter it finds (`>=X.Y`): whatever the lock
+    # says is what uv would say on the machine that locked it
+    declared_any = bool(str(workspace.requires_python))
+    if declared_any and not _same_requires_python(locked, workspace.requires_python):
+        declared = str(workspace.requires_python)
         raise StaleLockError(
             f"uv.lock is out of date: the members' requires-python is {declared!r}, the "
             f"lock's {recorded or '(none)'!r}; run `uv lock`",
