@@ -16,7 +16,37 @@ import pytest
 
 from .errors import ConfigError
 
-__all__ = ["WsConfig", "workspace_start"]
+__all__ = ["FOREIGN_OPTIONS", "INI_KEYS", "WsConfig", "take_foreign_options", "workspace_start"]
+
+#: Every ini key pytest-wsenv defines. A child declares them too, so that a workspace's
+#: ``wsenv_*`` settings are known keys there (``--strict-config``, ``filterwarnings = error``)
+#: even where pytest-wsenv is not installed.
+INI_KEYS = (
+    "wsenv_isolated",
+    "wsenv_packages",
+    "wsenv_extras",
+    "wsenv_all_extras",
+    "wsenv_groups",
+    "wsenv_no_default_groups",
+    "wsenv_pythons",
+    "wsenv_backend",
+    "wsenv_cache_dir",
+    "wsenv_offline",
+    "wsenv_with",
+    "wsenv_with_requirements",
+    "wsenv_timeout",
+    "wsenv_member_timeout",
+    "wsenv_strict_runner",
+    "wsenv_no_install_packages",
+    "wsenv_test_group",
+    "wsenv_no_fork",
+    "wsenv_max_restarts",
+    "wsenv_max_idle",
+)
+
+#: Options of an isolated session that no plugin of the parent defines, one token group
+#: per option (``["--timeout=5"]``, ``["--run-slow"]``, ``["-X", "v"]``), in given order.
+FOREIGN_OPTIONS = pytest.StashKey[tuple[tuple[str, ...], ...]]()
 
 BackendChoice = Literal["auto", "uv", "pip"]
 
@@ -89,6 +119,54 @@ class WsConfig:
             no_fork=flag("ws_no_fork", "wsenv_no_fork"),
             max_idle=int(idle),
         )
+
+
+def take_foreign_options(
+    parser: pytest.Parser, args: list[str], invocation_dir: Path
+) -> tuple[tuple[str, ...], ...]:
+    """Remove from ``args`` (in place) the options ``parser`` does not define, and return them.
+
+    Such an option may be defined by a plugin or a conftest.py that lives in the member
+    environments (``--timeout``, ``--record-mode``, a conftest's ``--run-slow``): the
+    children parse it. Without ``=``, the token after it is taken as its value unless it
+    starts with ``-`` or names an existing path (which stays a collection argument); write
+    ``--option=value`` when a value is an existing path.
+    """
+    _, unknown = parser.parse_known_and_unknown_args(args)
+    if not unknown:
+        return ()
+    pending = list(unknown)
+    kept: list[str] = []
+    found: list[tuple[str, ...]] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        i += 1
+        if token == "--":
+            kept += args[i - 1 :]
+            break
+        if not (pending and token == pending[0]):
+            kept.append(token)
+            continue
+        pending.pop(0)
+        following = args[i] if i < len(args) else None
+        takes_value = (
+            "=" not in token
+            and (token.startswith("--") or len(token) == 2)
+            and following is not None
+            and not following.startswith("-")
+            and not (invocation_dir / following.split("::", 1)[0]).exists()
+        )
+        if not takes_value:
+            found.append((token,))
+        elif token.startswith("--"):
+            found.append((f"{token}={following}",))
+            i += 1
+        else:
+            found.append((token, str(following)))
+            i += 1
+    args[:] = kept
+    return tuple(found)
 
 
 def _truthy(value: str | None) -> bool:

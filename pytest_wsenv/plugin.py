@@ -8,6 +8,7 @@ registered, and the session is an ordinary pytest session.
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
 
 import pytest
 
@@ -178,6 +179,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests are reported as not run",
         default="3",
     )
+    for name, ini, help in (
+        (
+            "--ws-timeout",
+            "wsenv_timeout",
+            "Fail a test that runs longer than SECONDS, with its stacks, and go on with the "
+            "member's other tests in a new child (default: pytest-timeout's --timeout or "
+            "timeout ini when pytest-timeout is installed here)",
+        ),
+        (
+            "--ws-member-timeout",
+            "wsenv_member_timeout",
+            "Stop a member whose tests run longer than SECONDS in all; its remaining tests "
+            "are reported as not run",
+        ),
+    ):
+        group.addoption(
+            name,
+            default=None,
+            metavar="SECONDS",
+            dest=ini.replace("wsenv_", "ws_"),
+            help=help,
+        )
+        parser.addini(ini, f"{help} (same as {name})", default="")
     parser.addini(
         "wsenv_max_idle",
         "How many collected member children may wait for their turn to run; members "
@@ -192,16 +216,37 @@ def _active(config: pytest.Config) -> bool:
     return any(config.getoption(dest) or (ini and config.getini(ini)) for dest, ini in _ACTIVATING)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
     """An isolated parent imports no conftest.py: they are member test code, loaded by
-    each member's child in its own environment."""
+    each member's child in its own environment. So options that only plugins or
+    conftests of the member environments define are taken out of ``args`` here (before
+    pytest rejects them) and forwarded to the children (:func:`.config.take_foreign_options`).
+    This runs before pytest's capture starts, so it also notes the terminal that the children
+    may be given (:func:`.runner.output.note_terminal`)."""
+    if not os.environ.get("PYTEST_WSENV_MEMBER"):
+        _prepare_parent(early_config, parser, args)
+    return (yield)
+
+
+def _prepare_parent(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    if any(arg.startswith("--ws-") for arg in args):  # nothing is imported otherwise
+        from .rootdir import recover_setup
+
+        recover_setup(early_config, parser, args)
     namespace = early_config.known_args_namespace
-    if os.environ.get("PYTEST_WSENV_MEMBER"):
-        return
     for dest, ini in _ACTIVATING:
         if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
             namespace.noconftest = True
+            from .config import FOREIGN_OPTIONS, take_foreign_options
+            from .runner.output import note_terminal
+
+            early_config.stash[FOREIGN_OPTIONS] = take_foreign_options(
+                parser, args, early_config.invocation_params.dir
+            )
+            note_terminal(early_config)
             return
 
 

@@ -174,6 +174,32 @@ def _check_extras(workspace: Workspace, request: Request, owners: Sequence[str])
             )
 
 
+def _groups_for(workspace: Workspace, member: Member | None, request: Request) -> tuple[str, ...]:
+    """The requested groups ``member`` or, as uv falls back, the workspace root defines."""
+    wanted = [canonicalize_name(g) for g in request.groups]
+    if member is None:
+        return tuple(wanted)
+    return tuple(g for g in wanted if g in member.groups or g in workspace.root_groups)
+
+
+def _check_groups(workspace: Workspace, request: Request, owners: Sequence[str]) -> None:
+    """A group must be defined by a selected member or by the workspace root."""
+    if ALL_MEMBERS in owners:
+        members = list(workspace.members.values())
+    else:
+        members = [workspace.members[o] for o in owners]
+    for group in request.groups:
+        name = canonicalize_name(group)
+        if name in workspace.root_groups or any(name in m.groups for m in members):
+            continue
+        defined = sorted({*workspace.root_groups, *(g for m in members for g in m.groups)})
+        raise SelectionError(
+            f"--ws-group {group}: neither a selected member nor the workspace root defines "
+            f"this dependency group (selected: {', '.join(m.name for m in members) or 'none'}; "
+            f"groups: {', '.join(defined) or 'none'})"
+        )
+
+
 def select_runs(
     workspace: Workspace,
     args: Sequence[str],
@@ -211,6 +237,7 @@ def select_runs(
     owners = [o for o in assignments.items if not wanted or o in wanted]
     owners.sort(key=lambda o: (o == ALL_MEMBERS, o))
     _check_extras(workspace, request, owners)
+    _check_groups(workspace, request, owners)
 
     several = len(request.pythons) > 1
     runs: list[MemberRun] = []
@@ -222,7 +249,7 @@ def select_runs(
                 packages=(member.name,),
                 extras=_extras_for(member, request),
                 all_extras=request.all_extras,
-                groups=tuple(canonicalize_name(g) for g in request.groups),
+                groups=_groups_for(workspace, member, request),
                 no_default_groups=request.no_default_groups,
             )
         else:

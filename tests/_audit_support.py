@@ -13,6 +13,12 @@
   ``try/except ImportError`` (not a leak).
 - gamma: declares nothing. Its test calls ``pytest.importorskip("tinyyaml")`` (skips in
   isolation) and imports tinyleft, which ``[tool.wsenv.check-imports]`` suppresses.
+
+``NAMESPACED`` has the shape of opentelemetry-python: members sharing the namespace ``nsw``
+(no ``__init__.py``), one of them (nsw-sdk) with only an ``__init__.pyi`` at ``nsw/sdk``,
+one (nsw-http) with PEP 420 levels down to ``nsw/exporter/http/transport``, a test-utility
+member providing ``nsw.test``, and nsw-exporter, which depends on nsw-api only and whose
+tests import the others. nsw-collide has two local ``tests`` packages that collide.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["AVIARY", "install_wheels"]
+__all__ = ["AVIARY", "NAMESPACED", "install_wheels"]
 
 _DEV = '[dependency-groups]\ndev = ["pytest"]\n'
 
@@ -109,6 +115,73 @@ dependencies = []
         def test_gamma():
             assert tinyyaml.LOADED and tinyleft
         """,
+}
+
+
+def _member(name: str, deps: str = "", sources: str = "") -> str:
+    uv = f"\n[tool.uv.sources]\n{sources}\n" if sources else ""
+    return f"""\
+[project]
+name = "{name}"
+version = "1.0"
+dependencies = [{deps}]
+{uv}
+{_DEV}
+{{BUILD_SYSTEM}}"""
+
+
+NAMESPACED = {
+    "pyproject.toml": """\
+        [tool.uv.workspace]
+        members = ["packages/*"]
+        """,
+    "packages/nsw-api/pyproject.toml": _member("nsw-api"),
+    "packages/nsw-api/src/nsw/api/__init__.py": "VALUE = 1\n",
+    "packages/nsw-api/tests/test_api.py": """\
+        from nsw import api
+
+
+        def test_api():
+            assert api.VALUE == 1
+        """,
+    "packages/nsw-sdk/pyproject.toml": _member(
+        "nsw-sdk", '"nsw-api"', "nsw-api = { workspace = true }"
+    ),
+    "packages/nsw-sdk/src/nsw/sdk/__init__.pyi": "",
+    "packages/nsw-sdk/src/nsw/sdk/trace/__init__.py": "from nsw.api import VALUE\n",
+    "packages/nsw-http/pyproject.toml": _member("nsw-http"),
+    "packages/nsw-http/src/nsw/exporter/http/transport/__init__.py": "SENT = []\n",
+    "packages/nsw-testutil/pyproject.toml": _member("nsw-testutil"),
+    "packages/nsw-testutil/src/nsw/test/__init__.py": "HELPER = True\n",
+    "packages/nsw-exporter/pyproject.toml": _member(
+        "nsw-exporter", '"nsw-api"', "nsw-api = { workspace = true }"
+    ),
+    "packages/nsw-exporter/src/nsw/exporter/otlp/__init__.py": "from nsw import api\n",
+    "packages/nsw-exporter/tests/test_exporter.py": """\
+        import nsw.api
+
+
+        def test_api():
+            assert nsw.api.VALUE == 1
+
+
+        def test_sdk():
+            import nsw.sdk.trace
+
+
+        def test_http():
+            from nsw.exporter.http import transport
+
+
+        def test_util():
+            from nsw.test import HELPER
+        """,
+    "packages/nsw-collide/pyproject.toml": _member("nsw-collide"),
+    "packages/nsw-collide/src/nsw/collide/__init__.py": "",
+    "packages/nsw-collide/integration/tests/__init__.py": "",
+    "packages/nsw-collide/integration/tests/test_two.py": "def test_two():\n    pass\n",
+    "packages/nsw-collide/tests/__init__.py": "",
+    "packages/nsw-collide/tests/test_one.py": "def test_one():\n    pass\n",
 }
 
 

@@ -29,6 +29,7 @@ from pytest_wsenv.envs.backends.venv import site_packages
 from pytest_wsenv.errors import EnvBuildError
 from pytest_wsenv.runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
 from pytest_wsenv.runner.forkserver import runtime_of
+from pytest_wsenv.runner.timeouts import Limits
 
 _ROOT = Path(__file__).parent
 _CFG = json.loads((_ROOT / "wsenv_test.json").read_text())
@@ -95,6 +96,7 @@ def pytest_configure(config):
         grace=_CFG.get("grace", 3.0),
         fork=bool(_CFG.get("fork")),
         max_idle=_CFG.get("max_idle", 64),
+        limits=Limits(**_CFG.get("limits", {})),
     )
     config.pluginmanager.register(run, "wsenv-isolated-run")
     config.stash[_KEY] = run

@@ -34,7 +34,9 @@ def test_text_lists_one_line_per_finding_and_fails(
         "  beta: 'tinyright' (tinyright) at packages/beta/tests/test_beta.py:1; "
         "declared by alpha: tinyright",
         "  beta: 'alpha' (alpha) at packages/beta/tests/test_beta.py:2; "
-        "workspace member alpha (packages/alpha) is not a dependency",
+        "alpha is the workspace member at packages/alpha, which beta does not depend on: "
+        "add it to beta's dependencies (with `alpha = { workspace = true }` in "
+        "[tool.uv.sources])",
         "tests that skip in isolation (pytest.importorskip of a missing module):",
         "  gamma: 'tinyyaml' (tiny-yaml-dist) at packages/gamma/tests/test_gamma.py:3; "
         "declared by alpha: tiny-yaml-dist",

@@ -159,8 +159,17 @@ def test_explanation_wording() -> None:
         "tests request."
     )
     sibling = explanation("seeds", "bird_feeder", ["bird-feeder"], [], sibling="packages/bf")
-    assert "the workspace member in packages/bf" in sibling
-    assert "`bird-feeder = { workspace = true }`" in sibling
+    assert sibling == (
+        "seeds imports 'bird_feeder': bird-feeder is the workspace member at packages/bf, "
+        "which seeds does not depend on: add it to seeds's dependencies (with "
+        "`bird-feeder = { workspace = true }` in [tool.uv.sources])."
+    )
+    # other members' requirements on the sibling do not replace the advice
+    pin = Declaration("nest", "bird-feeder<0.1", "packages/nest/pyproject.toml")
+    assert (
+        explanation("seeds", "bird_feeder", ["bird-feeder"], [pin], sibling="packages/bf")
+        == sibling
+    )
 
 
 def test_explainer_on_a_locked_workspace(make_workspace: MakeWorkspace) -> None:

@@ -99,7 +99,8 @@ def test_warn_prints_a_section_and_keeps_the_outcome(
             "declared by alpha[x]: tinyextra",
             "  beta: 'tinyright' (tinyright) at packages/beta/tests/test_beta.py:1; "
             "declared by alpha: tinyright",
-            "*beta: 'alpha' (alpha) at packages/beta/tests/test_beta.py:2; workspace member alpha*",
+            "*beta: 'alpha' (alpha) at packages/beta/tests/test_beta.py:2; "
+            "alpha is the workspace member at packages/alpha, which beta*",
             "  gamma: 'tinyright' (tinyright) at packages/gamma/tests/test_dynamic.py:3; *",
             "tests that skip in isolation*",
             "  gamma: 'tinyyaml' (tiny-yaml-dist) at packages/gamma/tests/test_gamma.py:3; *",

@@ -141,3 +141,70 @@ def test_key_names_the_env_pytest_builds(
     named = {line.split()[1] for line in capsys.readouterr().err.splitlines()}
     assert len(named) == 1
     assert named <= built
+
+
+@pytest.mark.uv
+@pytest.mark.parametrize(
+    ("ini_file", "text"),
+    [
+        ("pyproject.toml", "[tool.pytest.ini_options]\n{settings}"),
+        ("pytest.ini", "[pytest]\n{settings}"),
+        ("tox.ini", "[pytest]\n{settings}"),
+        ("setup.cfg", "[tool:pytest]\n{settings}"),
+    ],
+)
+def test_key_reads_the_pytest_configuration(
+    make_workspace: MakeWorkspace, capsys: pytest.CaptureFixture[str], ini_file: str, text: str
+) -> None:
+    """The wsenv_* ini settings change the key as they change what the run builds."""
+    root = make_workspace(FILES)
+    plain = key(capsys, root)
+    left = key(capsys, root, "--package", "left")
+    without = key(capsys, root, "--package", "left", "--no-install-package", "tinyleft")
+    assert without != left
+    if ini_file == "pyproject.toml":
+        settings = 'wsenv_packages = ["left"]\nwsenv_no_install_packages = ["tinyleft"]\n'
+    else:
+        settings = "wsenv_packages = left\nwsenv_no_install_packages = tinyleft\n"
+    path = root / ini_file
+    old = path.read_text() if path.exists() else ""
+    path.write_text(old + "\n" + text.format(settings=settings))
+    assert key(capsys, root) == without
+    # from a member directory pytest finds the same configuration file, as the run does
+    assert key(capsys, root / "packages" / "extra") == without
+    # the command line wins over the ini, as in pytest
+    assert key(capsys, root, "--package", "extra") != without
+    path.write_text(old)
+    assert key(capsys, root) == plain
+
+
+@pytest.mark.uv
+def test_key_reads_addopts_and_refuses_bad_settings(
+    make_workspace: MakeWorkspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_workspace(FILES)
+    left = key(capsys, root, "--package", "left")
+    (root / "pytest.ini").write_text("[pytest]\naddopts = --ws-package left\n")
+    assert key(capsys, root) == left
+    (root / "pytest.ini").write_text("[pytest]\nwsenv_backend = conda\n")
+    assert main(["-C", str(root), "cache-key"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "pytest-wsenv: error: wsenv_backend = 'conda': choose auto, uv or pip\n"
+    )
+
+
+@pytest.mark.uv
+def test_key_refuses_a_stale_lock(
+    make_workspace: MakeWorkspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_workspace(FILES)
+    key(capsys, root)
+    member = root / "packages" / "left" / "pyproject.toml"
+    member.write_text(member.read_text().replace('"tinyright"', '"tinyright", "tinyextra"'))
+    assert main(["-C", str(root), "cache-key"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "uv.lock is out of date for member 'left'" in captured.err
+    assert "run `uv lock`" in captured.err

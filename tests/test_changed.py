@@ -78,6 +78,15 @@ def lock_text(tinyleft: str = "1.0", tinyfork: str = "1.0") -> str:
             text += "dependencies = [" + ", ".join(f'{{ name = "{d}" }}' for d in deps) + "]\n"
         if name == "leaf":
             text += '[package.optional-dependencies]\nfast = [{ name = "tinyfork" }]\n'
+        # what uv records of the pyproject, so that the lock is fresh
+        recorded = [f'{{ name = "{d}" }}' for d in third]
+        recorded += [f'{{ name = "{w}", editable = "packages/{w}" }}' for w in workspace]
+        if name == "leaf":
+            recorded.append('{ name = "tinyfork", marker = "extra == \'fast\'" }')
+            text += '\n[package.metadata]\nprovides-extras = ["fast"]\n'
+        else:
+            text += "\n[package.metadata]\n"
+        text += "requires-dist = [" + ", ".join(recorded) + "]\n"
         parts.append(text)
     parts += [
         registry("tinyextra", "1.0"),

@@ -51,7 +51,8 @@ def test_envs_lists_current_and_stale_and_prune_removes_stale(
     assert record["kind"] == "target"
     assert record["label"] == "bird-feeder"
     assert record["packages"] == ["bird-feeder"]
-    assert record["groups"] == ["dev"]  # the test group that supplied pytest
+    assert record["groups"] == []  # pytest is the root's tooling, not a group of the target
+    assert record["tooling"][1].startswith("tooling from the workspace root's group 'dev'")
     assert isinstance(record["size"], int) and record["size"] > 10_000
     assert record["problem"] is None and record["key"] == old.key
 
@@ -80,7 +81,7 @@ def test_envs_lists_current_and_stale_and_prune_removes_stale(
     assert by_name[new.name].endswith("current")
     assert by_name[old.name].endswith("stale")
     assert "broken: it has no manifest" in by_name[broken.name]
-    assert "bird-feeder [groups: dev]" in by_name[new.name]
+    assert "bird-feeder +root tooling" in by_name[new.name]
 
     prune = ["-C", str(engine.root), "prune", "--cache-dir", str(engine.cache_dir)]
     assert main([*prune, "--dry-run"]) == 0

@@ -138,7 +138,11 @@ def test_build_then_reuse(engine: Engine, tmp_path: Path) -> None:
     env = engine.ensure()
     assert env.built and env.reason is None
     assert env.name.startswith(f"bird-feeder-py{find_interpreter(None).short_version}-")
-    assert env.layers == ("uv.lock: bird-feeder", "group 'dev'")
+    assert env.layers == (
+        "uv.lock: bird-feeder",
+        f"tooling from the workspace root's group 'dev': pytest {running_pytest_version()} "
+        "(+4 locked dependencies)",
+    )
     (line,) = engine.builds()
     assert line.startswith(f"building bird-feeder-py{find_interpreter(None).short_version} (uv, ")
     assert re.search(r"\(uv, 9 packages\) \.\.\. \d+\.\ds$", line)
@@ -319,7 +323,8 @@ def test_without_a_lock_the_declared_requirements_are_resolved(
     assert env.built
     assert engine.lines[0].startswith("no uv.lock in ")
     assert "not reproducible" in engine.lines[0]
-    assert env.layers == ("declared requirements (no uv.lock): bird-feeder", "group 'dev'")
+    assert env.layers[0] == "declared requirements (no uv.lock): bird-feeder"
+    assert env.layers[1].startswith("tooling from the workspace root's group 'dev': pytest ")
     assert {"bird-feeder", "seeds", "tinyleft", "tinyright", "pytest"} <= set(
         distributions(env, tmp_path)
     )
@@ -344,8 +349,9 @@ def test_pip_backend_builds_the_same_closure(engine: Engine, tmp_path: Path) -> 
 
 
 def test_uv_builds_a_locked_target_with_uv_sync(engine: Engine, tmp_path: Path) -> None:
-    """Extras, --ws-no-install-package and the test group reach uv sync as its own flags,
-    and the result is exactly the closure the engine computed."""
+    """Extras and --ws-no-install-package reach uv sync as its own flags, the root's test
+    tooling is installed after it at the lock's pins, and the result is exactly the
+    closure the engine computed."""
     env = engine.ensure(
         Target(packages=("bird-feeder",), extras=("torch",)),
         verbose=True,
@@ -353,7 +359,11 @@ def test_uv_builds_a_locked_target_with_uv_sync(engine: Engine, tmp_path: Path) 
     )
     (command,) = [line for line in engine.lines if line.startswith("$ ") and " sync " in line]
     assert "--frozen --exact" in command
-    assert "--package bird-feeder --extra torch --group dev" in command
+    assert "--package bird-feeder --extra torch --no-install-package" in command
+    (tooling,) = [
+        line for line in engine.lines if line.startswith("$ ") and " pip install " in line
+    ]
+    assert "--no-deps" in tooling and engine.lines.index(tooling) > engine.lines.index(command)
     assert "--no-install-package tinyleft" in command
     assert env.name.startswith("bird-feeder+torch-py")
     # built at its final path (through a link to the temporary directory), so nothing
@@ -364,7 +374,9 @@ def test_uv_builds_a_locked_target_with_uv_sync(engine: Engine, tmp_path: Path) 
         if path.is_file() and not path.is_symlink():
             assert b".tmp-" not in path.read_bytes(), path
     head = "\n".join((env.bin_dir / "pytest").read_text().splitlines()[:2])
-    assert str(env.bin_dir / "python") in head  # a shebang, or an exec line for long paths
+    # a shebang or an exec line for long paths (uv sync), or the relocatable exec line of
+    # the tooling installed after it
+    assert str(env.bin_dir / "python") in head or '"$(realpath -- "$0")")"/python' in head
     tool = subprocess.run(
         [str(env.bin_dir / "pytest"), "--version"], capture_output=True, text=True, check=False
     )

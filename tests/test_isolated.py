@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import MakeWorkspace
+from .support.terminal import Terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -265,10 +267,22 @@ def test_two_interpreters_give_unique_node_ids(pytester: pytest.Pytester, albatr
     )
 
 
-def test_pdb_is_refused_with_isolation(pytester: pytest.Pytester, albatross: Path) -> None:
-    result = pytester.runpytest("--ws-isolated", "--pdb", str(albatross))
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pdb"], "*--pdb needs a terminal, and pytest's standard input or output is not one*"),
+        (
+            ["--trace", "-n", "2"],
+            "*--trace needs the terminal, which only one member's child*-n 2*",
+        ),
+    ],
+)
+def test_debuggers_need_the_terminal(
+    pytester: pytest.Pytester, albatross: Path, args: list[str], message: str
+) -> None:
+    result = pytester.runpytest("--ws-isolated", *args, str(albatross))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--pdb cannot debug a test that runs in a member's child*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_basetemp_is_split_per_member(pytester: pytest.Pytester, albatross: Path) -> None:
@@ -394,3 +408,53 @@ def test_pip_backend_and_cache_dir_option(pytester: pytest.Pytester, albatross: 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["building seeds-py3.11 (pip, * packages) ... *s"])
     assert [p.name for p in cache.glob("seeds-py3.11-*") if p.is_dir()]
+
+
+@pytest.mark.parametrize(
+    "how",
+    [["--ws-timeout", "2"], ["--timeout=2"], ["-o", "wsenv_timeout=2"]],
+    ids=["ws-timeout", "pytest-timeout-in-the-parent", "ini"],
+)
+def test_a_hung_test_times_out(pytester: pytest.Pytester, albatross: Path, how: list[str]) -> None:
+    hang = albatross / "packages" / "seeds" / "tests" / "test_hang.py"
+    hang.write_text("import time\n\ndef test_hangs():\n    time.sleep(3600)\n")
+    result = pytester.runpytest("--ws-package", "seeds", *how, str(albatross), "-rA")
+    result.assert_outcomes(passed=2, failed=1)
+    source = "--timeout" if how == ["--timeout=2"] else "--ws-timeout"
+    result.stdout.fnmatch_lines(
+        [f"*test_hang.py::test_hangs timed out after 2.0 s ({source}) in member 'seeds'*"]
+    )
+
+
+def test_a_malformed_timeout_is_one_usage_error(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-isolated", "--ws-timeout", "soon", str(albatross))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ws-timeout = 'soon': expected a number of seconds*"])
+
+
+def test_a_build_is_announced_before_it_starts(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", str(albatross))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["building seeds-py3.11 (*, * packages) ...", "building seeds-py3.11 (*) ... *s"]
+    )
+
+
+def test_quiet_keeps_one_line_per_build(pytester: pytest.Pytester, albatross: Path) -> None:
+    result = pytester.runpytest("--ws-package", "seeds", "-q", str(albatross))
+    result.assert_outcomes(passed=2)
+    assert len([line for line in result.outlines if line.startswith("building ")]) == 1
+
+
+def test_builds_show_a_status_line_on_a_terminal(albatross: Path) -> None:
+    term = Terminal(albatross, "--ws-package", "seeds", "-p", "no:cacheprovider")
+    try:
+        code = term.finish(timeout=120)
+    finally:
+        term.kill()
+    assert code == 0, term.output
+    out = term.output
+    # after the header, a status line rewritten in place (carriage returns); then, in its
+    # place, one line for the build with its time
+    assert out.index("test session starts") < out.index("\rbuilding seeds-py3.11 ("), out
+    assert re.search(r"\rbuilding seeds-py3\.11 \(.*\) \.\.\. [\d.]+s *\n", out), out

@@ -63,7 +63,7 @@ def test_outcomes_ids_and_exit_code_1(pytester: pytest.Pytester) -> None:
             "alpha/tests/test_a.py .Fs * [[] 50%]",
             "beta/tests/test_b.py ..x * [[]100%]",
             "*= FAILURES =*",
-            "*_ test_two _*",
+            "*_ test_two (member alpha) _*",
             "*def test_two():",
             "*assert 1 == 2",
             "alpha/tests/test_a.py:8: AssertionError",

@@ -266,7 +266,12 @@ class ImportAudit:
             return []
         root = self.workspace.root
         path = _relative(use.path, root)
-        looked = {name: self.index.lookup(name) for name in use.candidates()}
+        # A namespace level (``from opentelemetry import trace``: ``opentelemetry``) uses no
+        # one distribution; its portions (``opentelemetry.trace``) are looked up instead.
+        candidates = [n for n in use.candidates() if not self.index.is_namespace(n)]
+        if not candidates:
+            return []
+        looked = {name: self.index.lookup(name) for name in candidates}
         sets = _minimal(dists for dists, _origin in looked.values())
         if not sets:
             if use.guarded:

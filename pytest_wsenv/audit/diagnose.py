@@ -37,8 +37,9 @@ from ..selection import ALL_MEMBERS, MemberRun
 from ..target import Target
 from ..workspace import Workspace
 from .environment import Declaration, DeclarationIndex, MemberEnv, member_env
-from .files import package_prefixes
+from .files import local_packages, package_prefixes
 from .modules import ModuleIndex, is_stdlib, shared_site_packages
+from .plugins import PluginSignWatcher, is_plugin, pytest_plugins
 from .static import ImportUse, scan_file
 
 __all__ = ["Explainer", "MissingModuleDiagnosis", "attach", "explanation", "missing_module"]
@@ -118,6 +119,22 @@ def missing_module(
 # -- the explanation -------------------------------------------------------------------------
 
 
+def local_explanation(module: str, where: Sequence[str]) -> str:
+    """The note for a module whose top-level name is a local package, not a distribution."""
+    top = module.partition(".")[0]
+    if len(where) > 1:
+        return (
+            f"'{module}' is not a distribution: '{top}' is a local package in "
+            f"{_names(where)}, and these directories collide under pytest's default import "
+            f"mode (the first '{top}' imported hides the others). Give them distinct names, "
+            "or run with --import-mode=importlib."
+        )
+    return (
+        f"'{module}' is not a distribution: '{top}' is the local package at {where[0]}, "
+        "which is not importable from where this test runs (see pytest's import modes)."
+    )
+
+
 def _names(items: Iterable[str]) -> str:
     quoted = [f"'{i}'" for i in items]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
@@ -131,12 +148,21 @@ def explanation(
     *,
     origin: str = "",
     sibling: str | None = None,
+    plugin: bool = False,
 ) -> str:
     """The sentence(s) attached to a report (see the module docstring)."""
     who = "the tests outside any member" if member == ALL_MEMBERS else member
     whose = "the workspace root's" if member == ALL_MEMBERS else f"{member}'s"
     dist = " or ".join(dists) if dists else canonicalize_name(module.partition(".")[0])
     named = f"'{module}'" if dist == canonicalize_name(module) else f"'{module}' ({dist})"
+    if plugin:
+        add = "uv add --dev" if member == ALL_MEMBERS else f"uv add --package {member} --dev"
+        said = "; ".join(d.describe() for d in declarations[:2])
+        return (
+            f"{who} imports {named}, a pytest plugin: it is test tooling, not a runtime "
+            f"dependency. Add it to {whose} dev group ({add} {dist}), or to the workspace "
+            f"root's dev group for every member's tests{f' ({said})' if said else ''}."
+        )
     own = [d for d in declarations if d.member == member]
     extras = [d for d in own if d.extra is not None]
     groups = [d for d in own if d.group is not None]
@@ -161,11 +187,11 @@ def explanation(
             f"{_names(names)} ({first.pyproject}), which this run does not install. Run with "
             f"{flags}, or add it to {whose} dependencies."
         )
-    if sibling is not None and not others:
+    if sibling is not None:
         return (
-            f"{who} imports {named}, the workspace member in {sibling}, but does not depend "
-            f"on it. Add {dist} to {whose} dependencies with `{dist} = {{ workspace = true }}` "
-            "in [tool.uv.sources], or to an extra/group that the tests request."
+            f"{who} imports '{module}': {dist} is the workspace member at {sibling}, which "
+            f"{who} does not depend on: add it to {whose} dependencies (with "
+            f"`{dist} = {{ workspace = true }}` in [tool.uv.sources])."
         )
     if others:
         said = "; ".join(d.describe() for d in others[:3])
@@ -194,6 +220,8 @@ class Explainer:
         self._index: ModuleIndex | None = None
         self._declarations: DeclarationIndex | None = None
         self._envs: dict[Target, MemberEnv | None] = {}
+        self._locals: dict[tuple[str, str], list[str]] = {}
+        self._plugins: frozenset[str] | None = None
 
     @property
     def index(self) -> ModuleIndex:
@@ -228,11 +256,39 @@ class Explainer:
                 self._envs[chosen] = None
         return self._envs[chosen]
 
+    @property
+    def plugins(self) -> frozenset[str]:
+        """Distributions with a ``pytest11`` entry point (shared ``.venv``, this one)."""
+        if self._plugins is None:
+            dirs = self.site_dirs
+            site = shared_site_packages(self.workspace.root) if dirs is None else dirs
+            self._plugins = pytest_plugins(site)
+        return self._plugins
+
+    def local(self, member: str, module: str) -> list[str]:
+        """Where ``module``'s top-level name is a local package of ``member`` (of the
+        workspace root for the tests outside any member), relative to the root."""
+        top = module.partition(".")[0]
+        if self.index.member(top) is not None:
+            return []
+        found = self.workspace.members.get(member)
+        base = found.path if found is not None else self.workspace.root
+        key = (str(base), top)
+        if key not in self._locals:
+            root = self.workspace.root
+            self._locals[key] = sorted(
+                Path(os.path.relpath(p, root)).as_posix() for p in local_packages(base, top)
+            )
+        return self._locals[key]
+
     def explain(self, member: str, module: str, target: Target | None = None) -> str | None:
         """Why ``module`` is missing for ``member``; None when it is not an undeclared
         dependency (stdlib, the member's own package, or in the member's environment)."""
         if is_stdlib(module):
             return None
+        local = self.local(member, module)
+        if local:
+            return local_explanation(module, local)
         owner = self.index.member(module)
         if owner is not None and owner == member:
             return None
@@ -253,6 +309,7 @@ class Explainer:
             declarations,
             origin=origin,
             sibling=os.path.relpath(sibling, self.workspace.root) if sibling else None,
+            plugin=bool(names) and all(is_plugin(d, self.plugins) for d in names),
         )
 
 
@@ -311,14 +368,23 @@ class MissingModuleDiagnosis:
         }
         self.explainer = Explainer(workspace, lock, site_dirs=site_dirs, test_group=test_group)
         self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.local_modules: set[str] = set()  # local packages, not distributions
         self._counted: set[tuple[str, str]] = set()
         self._files: dict[Path, list[ImportUse]] = {}
+        self.plugin_signs = PluginSignWatcher(
+            self.explainer, list(self.runs.values()), Path(config.rootpath)
+        )
 
     def _run_of(self, report: pytest.TestReport | pytest.CollectReport) -> MemberRun | None:
         key = getattr(report, "wsenv_member", None)
         if not isinstance(key, str):
             key = self._member_ids.get(report.nodeid)
         return self.runs.get(key) if isinstance(key, str) else None
+
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: Any
+    ) -> None:
+        self.plugin_signs.warning(warning_message, nodeid)
 
     def handle(self, report: pytest.TestReport | pytest.CollectReport) -> str | None:
         """Explain and count ``report`` if a missing module failed or skipped it."""
@@ -327,6 +393,7 @@ class MissingModuleDiagnosis:
         run = self._run_of(report)
         if run is None:
             return None
+        self.plugin_signs.report(run.member, report)
         try:
             module = missing_module(report, self._files)
             text = self.explainer.explain(run.member, module, run.target) if module else None
@@ -339,7 +406,9 @@ class MissingModuleDiagnosis:
         outcome = ("skipped" if report.skipped else "failed") + (" module" if collecting else "")
         if (report.nodeid, outcome) not in self._counted:
             self._counted.add((report.nodeid, outcome))
-            self.counts[(run.member, module.partition(".")[0], outcome)] += 1
+            self.counts[(run.member, module, outcome)] += 1
+            if text.startswith(f"'{module}' is not a distribution"):
+                self.local_modules.add(module)
         return text
 
     @pytest.hookimpl(tryfirst=True)
@@ -361,7 +430,12 @@ class MissingModuleDiagnosis:
             else:
                 noun = "test" if count == 1 else "tests"
                 verb = outcome
-            lines.append(f"{who}: {count} {noun} {verb} because '{module}' is missing")
+            if module in self.local_modules:
+                top = module.partition(".")[0]
+                why = f"'{module}' is not found (local packages named '{top}')"
+            else:
+                why = f"'{module}' is missing"
+            lines.append(f"{who}: {count} {noun} {verb} because {why}")
         return lines
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -370,3 +444,8 @@ class MissingModuleDiagnosis:
             terminalreporter.write_sep("-", "wsenv missing modules")
             for line in lines:
                 terminalreporter.write_line(line)
+        plugins = self.plugin_signs.lines()
+        if plugins:
+            terminalreporter.write_sep("-", "wsenv missing plugins")
+            for line in plugins:
+                terminalreporter.write_line(line, yellow=True)

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from ..workspace import Member, Workspace
 
-__all__ = ["MemberLayout", "is_test_path", "member_layout", "package_prefixes"]
+__all__ = [
+    "MemberLayout",
+    "is_test_path",
+    "local_packages",
+    "member_layout",
+    "package_prefixes",
+    "skip_dir",
+]
 
 _SKIP_DIRS = frozenset(
     {"__pycache__", "node_modules", "site-packages", "build", "dist", "venv", "env"}
@@ -64,14 +71,15 @@ def is_test_path(relative: Path) -> bool:
     return any(part in _TEST_DIRS for part in relative.parts[:-1])
 
 
-def _skip_dir(name: str) -> bool:
+def skip_dir(name: str) -> bool:
+    """Whether a directory is never source: hidden, an environment, build output."""
     return name.startswith(".") or name in _SKIP_DIRS or name.endswith(".egg-info")
 
 
 def _walk(top: Path, blocked: frozenset[Path]) -> Iterable[tuple[Path, list[str], list[str]]]:
     for dirpath, dirnames, filenames in os.walk(top):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d) and (here / d) not in blocked)
+        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d) and (here / d) not in blocked)
         if (here / "pyvenv.cfg").is_file():  # a virtual environment under any name
             dirnames[:] = []
             continue
@@ -88,7 +96,7 @@ def _namespace_prefixes(directory: Path, dotted: str, depth: int) -> set[str]:
     except OSError:
         return found
     for entry in entries:
-        if entry.is_dir() and not _skip_dir(entry.name) and entry.name.isidentifier():
+        if entry.is_dir() and not skip_dir(entry.name) and entry.name.isidentifier():
             found |= _namespace_prefixes(entry, f"{dotted}.{entry.name}", depth + 1)
         elif entry.suffix == ".py" and entry.stem.isidentifier() and entry.stem != "__init__":
             found.add(f"{dotted}.{entry.stem}")
@@ -108,7 +116,7 @@ def _package_roots(member: Member) -> tuple[list[Path], set[str]]:
     for entry in entries:
         name = entry.name
         if entry.is_dir():
-            if _skip_dir(name) or not name.isidentifier() or name in _TEST_DIRS:
+            if skip_dir(name) or not name.isidentifier() or name in _TEST_DIRS:
                 continue
             if not in_src and (name in _NOT_PACKAGES or not (entry / "__init__.py").is_file()):
                 continue
@@ -140,7 +148,7 @@ def _names_in(directory: Path) -> set[str]:
     for entry in entries:
         if entry.suffix == ".py" and entry.is_file():
             names.add(entry.stem)
-        elif entry.is_dir() and not _skip_dir(entry.name) and any(entry.glob("*.py")):
+        elif entry.is_dir() and not skip_dir(entry.name) and any(entry.glob("*.py")):
             names.add(entry.name)
     return names
 
@@ -189,3 +197,19 @@ def member_layout(workspace: Workspace, member: Member) -> MemberLayout:
         local_names=frozenset(n for n in local if n.isidentifier()),
         package_prefixes=frozenset(prefixes),
     )
+
+
+def local_packages(directory: Path, top: str, *, depth: int = 4) -> list[Path]:
+    """Directories named ``top`` with an ``__init__.py`` under ``directory`` (environments,
+    hidden and build directories skipped)."""
+    found: list[Path] = []
+    start = len(directory.parts)
+    for dirpath, dirnames, _files in os.walk(directory):
+        here = Path(dirpath)
+        if (here / "pyvenv.cfg").is_file() or len(here.parts) - start >= depth:
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d))
+        if top in dirnames and (here / top / "__init__.py").is_file():
+            found.append(here / top)
+    return found

@@ -5,20 +5,22 @@ Sources, in order (the first that knows a module answers):
 1. the workspace members' own packages (from their source trees, see
    :mod:`~pytest_wsenv.audit.files`), so an editable member is found even though its
    installed ``RECORD`` lists only a ``.pth`` file;
-2. installed distributions: for the running interpreter
-   :func:`importlib.metadata.packages_distributions`; for another environment (the
-   workspace's shared ``.venv`` seen from outside) the same rule applied to its
-   ``site-packages`` (``top_level.txt``, else the first path part of each ``RECORD``
-   entry). Names that differ from their distribution (``yaml`` -> ``PyYAML``) come from
-   this metadata, never from a table;
-3. the lock's wheels that exist on disk (``find-links`` directories, path sources): their
-   ``top_level.txt`` or ``RECORD``;
+2. installed distributions: the workspace's shared ``.venv`` (seen from outside), then
+   the running interpreter: the files each one installs (its ``RECORD``), else its
+   ``top_level.txt``. Names that differ from their distribution (``yaml`` -> ``PyYAML``)
+   come from this metadata, never from a table;
+3. the lock's wheels that exist on disk (``find-links`` directories, path sources): the
+   files they hold, else their ``top_level.txt``;
 4. the module name itself, when it is, normalized, the name of a locked or declared
    distribution.
 
-Namespace packages (one top-level name, several distributions: ``opentelemetry``) are told
-apart by the longest dotted prefix that the distributions' files or the members' source
-trees provide (``opentelemetry.sdk`` -> ``opentelemetry-sdk``).
+A distribution owns a module from the first level of its path where its files hold an
+``__init__.py`` (:func:`owned_roots`), never from the top-level folder: in a namespace
+(``opentelemetry``, no ``__init__.py``, files from many distributions) each one owns only
+its own packages (``opentelemetry.sdk`` -> ``opentelemetry-sdk``), so a third-party
+distribution that installs ``opentelemetry/exporter/gcp/`` is never credited with
+``opentelemetry.trace``. A namespace level that one member's packages lie below (a
+directory with only ``__init__.pyi``, or a PEP 420 directory) belongs to that member.
 """
 
 from __future__ import annotations
@@ -43,14 +45,14 @@ from ..workspace import Workspace
 __all__ = [
     "ModuleIndex",
     "is_stdlib",
+    "owned_roots",
     "shared_site_packages",
     "top_level",
 ]
 
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _ALSO_STDLIB = frozenset({"__future__", "__main__"})
-#: How many dotted parts of a namespace distribution's files are indexed.
-_DEPTH = 4
+_MODULE_SUFFIXES = (".py", ".pyi", ".so", ".pyd")
 
 
 def top_level(module: str) -> str:
@@ -88,52 +90,63 @@ def _declared_or_inferred(dist: importlib.metadata.Distribution) -> set[str]:
     return names
 
 
-def _dotted_prefixes(files: Iterable[str]) -> set[str]:
-    """Dotted names of the packages and modules a distribution's files hold (depth >= 2)."""
-    found: set[str] = set()
-    for file in files:
-        parts = PurePosixPath(file).parts
-        if not parts or not file.endswith((".py", ".pyi", ".so", ".pyd")):
+def owned_roots(files: Iterable[str]) -> set[str]:
+    """The dotted names a distribution's files make it the owner of.
+
+    A module belongs to a distribution from the first level of its path that the
+    distribution makes a regular package (its files hold that directory's ``__init__.py``),
+    or, when no level is, from the module itself: ``nsx/one/__init__.py`` owns ``nsx.one``
+    (``nsx`` is a namespace others share), ``nsx/util.py`` owns ``nsx.util``, ``yaml/...``
+    with ``yaml/__init__.py`` owns ``yaml``. Namespace levels above are never owned.
+    """
+    paths = {PurePosixPath(f).as_posix() for f in files}
+    roots: set[str] = set()
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if not parts or not path.endswith(_MODULE_SUFFIXES) or parts[0] == "..":
             continue
         stem = inspect.getmodulename(parts[-1])
-        dotted = [*parts[:-1], *([stem] if stem and stem != "__init__" else [])]
-        if not all(p.isidentifier() for p in dotted):
+        if (
+            stem is None
+            or stem.startswith("__editable__")
+            or not all(p.isidentifier() for p in (*parts[:-1], stem))
+        ):
             continue
-        for depth in range(2, min(len(dotted), _DEPTH) + 1):
-            found.add(".".join(dotted[:depth]))
-    return found
+        dotted = [*parts[:-1], stem]
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) + "/__init__.py" in paths:
+                roots.add(".".join(dotted[:depth]))
+                break
+        else:
+            if stem != "__init__":
+                roots.add(".".join(dotted))
+    return roots
 
 
 class _Source:
-    """One layer of the index: top-level names and namespace prefixes -> distributions."""
+    """One layer of the index: dotted names a distribution owns -> distributions."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.tops: dict[str, set[str]] = {}
-        self.prefixes: dict[str, set[str]] = {}
-        self.files: dict[str, list[str]] = {}  # dist -> file paths, for namespace prefixes
+        self.roots: dict[str, set[str]] = {}
 
-    def add(self, top: str, dist: str) -> None:
-        self.tops.setdefault(top, set()).add(dist)
+    def add(self, dist: str, files: Iterable[str] | None, tops: Iterable[str] = ()) -> None:
+        """Index ``dist`` by the files it installs (its ``RECORD``); only when those say
+        nothing, by its top-level names (``top_level.txt``)."""
+        owned = owned_roots(files or ())
+        for root in owned or set(tops):
+            self.roots.setdefault(root, set()).add(dist)
 
-    def finish(self) -> None:
-        """Index dotted prefixes for the top-level names several distributions share."""
-        for top, dists in self.tops.items():
-            if len(dists) < 2:
-                continue
-            for dist in dists:
-                for prefix in _dotted_prefixes(self.files.get(dist, ())):
-                    if prefix.partition(".")[0] == top:
-                        self.prefixes.setdefault(prefix, set()).add(dist)
-        self.files.clear()
-
-    def lookup(self, module: str) -> frozenset[str]:
+    def lookup(self, module: str) -> tuple[frozenset[str], bool]:
+        """(distributions, whether ``module`` is only a namespace they share)."""
         parts = module.split(".")
-        for depth in range(min(len(parts), _DEPTH), 1, -1):
-            found = self.prefixes.get(".".join(parts[:depth]))
+        for depth in range(len(parts), 0, -1):
+            found = self.roots.get(".".join(parts[:depth]))
             if found:
-                return frozenset(found)
-        return frozenset(self.tops.get(parts[0], ()))
+                return frozenset(found), False
+        below = module + "."
+        shared = {d for root, dists in self.roots.items() if root.startswith(below) for d in dists}
+        return frozenset(shared), bool(shared)
 
 
 class ModuleIndex:
@@ -179,19 +192,35 @@ class ModuleIndex:
         if lock is not None:
             pins = _locked_pins(workspace, lock)
             wheels = _lock_source(workspace, pins)
-            if wheels.tops:
+            if wheels.roots:
                 sources.append(wheels)
             names |= {pin.name for pin in pins}
         return cls(members, sources, names)
 
     def member(self, module: str) -> str | None:
-        """The workspace member whose own package ``module`` is (longest prefix)."""
+        """The workspace member whose own package ``module`` is: the longest prefix, else,
+        for a namespace level (no ``__init__.py``, e.g. ``opentelemetry.sdk`` with only an
+        ``__init__.pyi``), the one member whose packages lie below it."""
         parts = module.split(".")
         for depth in range(len(parts), 0, -1):
             found = self._members.get(".".join(parts[:depth]))
             if found is not None:
                 return found
-        return None
+        below = {m for p, m in self._members.items() if p.startswith(module + ".")}
+        return below.pop() if len(below) == 1 else None
+
+    def is_namespace(self, module: str) -> bool:
+        """Whether ``module`` is only a namespace several members or distributions share
+        (``opentelemetry``): importing it alone uses no one distribution."""
+        if self.member(module) is not None:
+            return False
+        if any(p.startswith(module + ".") for p in self._members):
+            return True
+        for source in self._sources:
+            dists, namespace = source.lookup(module)
+            if dists:
+                return namespace
+        return False
 
     def distributions(self, module: str) -> frozenset[str]:
         """Normalized names of the distributions that provide ``module`` (empty: unknown)."""
@@ -211,7 +240,7 @@ class ModuleIndex:
         if member is not None:
             return frozenset({member}), "member"
         for source in self._sources:
-            dists = source.lookup(module)
+            dists, _namespace = source.lookup(module)
             if dists:
                 return frozenset(canonicalize_name(d) for d in dists), source.label
         guess = canonicalize_name(top_level(module))
@@ -220,34 +249,27 @@ class ModuleIndex:
         return frozenset(), "unknown"
 
 
-def _site_source(site_dirs: Sequence[Path]) -> _Source:
-    source = _Source("shared environment")
-    paths = [str(p) for p in site_dirs]
-    for dist in importlib.metadata.distributions(path=paths):
+def _distributions_source(
+    label: str, distributions: Iterable[importlib.metadata.Distribution]
+) -> _Source:
+    source = _Source(label)
+    seen: set[str] = set()
+    for dist in distributions:
         name = dist.metadata["Name"]
-        if not name:
+        if not name or canonicalize_name(name) in seen:  # the first on the path wins
             continue
-        for top in _declared_or_inferred(dist):
-            source.add(top, name)
-        source.files.setdefault(name, []).extend(str(f) for f in dist.files or ())
-    source.finish()
+        seen.add(canonicalize_name(name))
+        source.add(name, [str(f) for f in dist.files or ()], _declared_or_inferred(dist))
     return source
+
+
+def _site_source(site_dirs: Sequence[Path]) -> _Source:
+    paths = [str(p) for p in site_dirs]
+    return _distributions_source("shared environment", importlib.metadata.distributions(path=paths))
 
 
 def _running_source() -> _Source:
-    source = _Source("this environment")
-    for top, dists in importlib.metadata.packages_distributions().items():
-        for dist in dists:
-            source.add(top, dist)
-    shared = [top for top, dists in source.tops.items() if len(dists) > 1]
-    if shared:
-        wanted = {d for top in shared for d in source.tops[top]}
-        for found in importlib.metadata.distributions():
-            name = found.metadata["Name"]
-            if name in wanted and name not in source.files:
-                source.files[name] = [str(f) for f in found.files or ()]
-    source.finish()
-    return source
+    return _distributions_source("this environment", importlib.metadata.distributions())
 
 
 def _wheel_names(path: Path) -> tuple[set[str], list[str]]:
@@ -307,9 +329,5 @@ def _lock_source(workspace: Workspace, pins: Iterable[Pin]) -> _Source:
         if path is None:
             continue
         tops, files = _wheel_names(path)
-        for top in tops:
-            source.add(top, pin.name)
-        if tops:
-            source.files.setdefault(pin.name, files)
-    source.finish()
+        source.add(pin.name, [f for f in files if not f.split("/", 1)[0].endswith(".data")], tops)
     return source

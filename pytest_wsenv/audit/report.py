@@ -47,9 +47,12 @@ def _declared(finding: Finding) -> str:
     others = [d for d in finding.declared_by if d.member != finding.member]
     parts = [f"{d.owner}: {d.requirement}" for d in (*own, *others)]
     if finding.sibling is not None:
-        member = finding.distributions[0]
-        parts.insert(0, f"workspace member {member} ({finding.sibling}) is not a dependency")
-        return "; ".join(parts)
+        sibling = finding.distributions[0]
+        return (
+            f"{sibling} is the workspace member at {finding.sibling}, which {finding.member} "
+            f"does not depend on: add it to {finding.member}'s dependencies (with "
+            f"`{sibling} = {{ workspace = true }}` in [tool.uv.sources])"
+        )
     return "declared by " + ", ".join(parts) if parts else "declared by no workspace member"
 
 

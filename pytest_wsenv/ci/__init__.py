@@ -2,12 +2,25 @@
 
 :mod:`.matrix` plans one job per member and Python and renders it for GitHub Actions or
 GitLab CI; :mod:`.shards` balances runs over ``--ws-shard k/n`` by recorded duration or test
-count; :mod:`.changed` selects the members a git change affects.
+count; :mod:`.changed` selects the members a git change affects; :mod:`.combine` merges the jobs'
+junit and coverage reports back into one of each.
 """
 
 from __future__ import annotations
 
 from .changed import changed_files, changed_members, git_toplevel
+from .combine import (
+    CombinedReport,
+    CoverageResult,
+    ReportError,
+    combine_coverage,
+    combine_reports,
+    find_inputs,
+    planned_jobs,
+    read_junit,
+    summary_line,
+    write_junit,
+)
 from .matrix import (
     GITLAB_MAX_JOBS,
     KNOWN_PYTHONS,
@@ -15,6 +28,7 @@ from .matrix import (
     Job,
     MatrixConfig,
     MemberMatrix,
+    Plan,
     parse_python,
     plan_jobs,
     python_allowed,
@@ -36,23 +50,34 @@ __all__ = [
     "DURATIONS_KEY",
     "GITLAB_MAX_JOBS",
     "KNOWN_PYTHONS",
+    "CombinedReport",
+    "CoverageResult",
     "Format",
     "Job",
     "MatrixConfig",
     "MemberMatrix",
+    "Plan",
+    "ReportError",
     "assign_shards",
     "changed_files",
     "changed_members",
+    "combine_coverage",
+    "combine_reports",
     "count_tests",
+    "find_inputs",
     "git_toplevel",
     "member_weights",
     "parse_python",
     "parse_shard",
     "plan_jobs",
+    "planned_jobs",
     "python_allowed",
     "read_durations",
+    "read_junit",
     "render",
     "select_shard",
     "shard_jobs",
+    "summary_line",
     "valid_durations",
+    "write_junit",
 ]

@@ -18,7 +18,7 @@ from ..errors import WsenvError
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ("members", "closure", "envs", "matrix", "cache_key", "check_imports")
+_COMMANDS = ("members", "closure", "envs", "matrix", "cache_key", "combine", "check_imports")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,6 +6,12 @@ pin of its closure, its interpreter, a member pyproject it installs, the install
 the env format. The selection flags are pytest's (``--ws-package``, ``--ws-extra``,
 ``--ws-python`` ...), also spelled without ``ws-``, so a CI job can pass the same
 ``args`` the matrix gives to pytest.
+
+The ``wsenv_*`` ini settings apply as in the run: pytest itself reads its configuration
+(``pytest.ini``, ``pyproject.toml``, ``tox.ini``, ``setup.cfg``, ``addopts``,
+``PYTEST_ADDOPTS``) for the directory, with the flags given here on its command line,
+and is stopped before its session starts; no ``conftest.py`` is imported. The lock must
+be fresh, as for ``pytest --ws-isolated``.
 """
 
 from __future__ import annotations
@@ -15,17 +21,21 @@ import hashlib
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from ..envs.backends import BackendChoice
+import pytest
+from packaging.version import Version
+
+from ..config import WsConfig
 from ..envs.cache import resolve_cache_dir
 from ..envs.interpreters import find_interpreter
 from ..envs.manager import EnvManager
+from ..errors import ConfigError, WsenvError
 from ..lock import Lock
 from ..selection import Request, select_runs
 from ..workspace import Workspace
 
-__all__ = ["derive_key", "register"]
+__all__ = ["derive_key", "read_settings", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -62,8 +72,8 @@ def register(subparsers: Any) -> None:
         "--backend",
         "--ws-backend",
         choices=("auto", "uv", "pip"),
-        default="auto",
-        help="Installer, as --ws-backend (default: auto)",
+        default=None,
+        help="Installer, as --ws-backend (default: the wsenv_backend ini key, else auto)",
     )
     many("with", "REQ", "As --ws-with (repeatable)")
     many("no-install-package", "NAME", "As --ws-no-install-package (repeatable)")
@@ -72,10 +82,12 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="As a line of the wsenv_with_requirements ini key (repeatable)",
+        help="As a line of the wsenv_with_requirements ini key, which it replaces (repeatable)",
     )
     parser.add_argument(
-        "--test-group", default="dev", help="As the wsenv_test_group ini key (default: dev)"
+        "--test-group",
+        default=None,
+        help="As the wsenv_test_group ini key, which it replaces (default: the ini key, else dev)",
     )
     parser.add_argument(
         "--cache-dir",
@@ -96,27 +108,86 @@ def derive_key(env_keys: Iterable[str], *, prefix: str, platform: str) -> str:
     return f"{prefix}-{platform}-{digest[:32]}"
 
 
+class _SettingsReader:
+    """A pytest plugin: keeps the settings pytest reads and ends pytest before its session."""
+
+    def __init__(self) -> None:
+        self.settings: WsConfig | None = None
+        self.error: WsenvError | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_cmdline_main(self, config: pytest.Config) -> int:
+        try:
+            self.settings = WsConfig.from_pytest(config)
+        except WsenvError as exc:
+            self.error = exc
+        return 0
+
+
+def _pytest_args(args: argparse.Namespace) -> list[str]:
+    """The flags given to cache-key, as pytest's own options."""
+    argv: list[str] = []
+    for dest, option in (
+        ("packages", "--ws-package"),
+        ("extras", "--ws-extra"),
+        ("groups", "--ws-group"),
+        ("pythons", "--ws-python"),
+        ("withs", "--ws-with"),
+        ("no_install_packages", "--ws-no-install-package"),
+    ):
+        for value in getattr(args, dest):
+            argv.append(f"{option}={value}")
+    if args.all_extras:
+        argv.append("--ws-all-extras")
+    if args.no_default_groups:
+        argv.append("--ws-no-default-groups")
+    if args.backend:
+        argv.append(f"--ws-backend={args.backend}")
+    return argv
+
+
+def read_settings(directory: Path, argv: list[str]) -> WsConfig:
+    """What ``pytest <argv>`` run in ``directory`` reads of pytest-wsenv's settings.
+
+    pytest finds and reads its configuration file as for a run in ``directory`` (given as
+    its only path) and stops before collecting; ``conftest.py`` files are not imported.
+    """
+    reader = _SettingsReader()
+    code = pytest.main([*argv, "--noconftest", str(directory)], [reader])
+    if reader.error is not None:
+        raise reader.error
+    if reader.settings is None:
+        raise ConfigError(
+            f"pytest could not read its configuration for {directory} (exit code {int(code)}, "
+            "see above)"
+        )
+    return reader.settings
+
+
 def _run(args: argparse.Namespace) -> int:
-    workspace = Workspace.discover(Path(args.directory).resolve())
-    lock = Lock.load(workspace.lock_path) if workspace.lock_path.exists() else None
+    directory = Path(args.directory).resolve()
+    workspace = Workspace.discover(directory)
+    lock = Lock.for_workspace(workspace)  # a stale lock is an error here, as in the run
+    settings = read_settings(directory, _pytest_args(args))
     manager = EnvManager(
         workspace,
         lock,
-        cache_dir=resolve_cache_dir(workspace.root, args.cache_dir),
-        backend=cast(BackendChoice, args.backend),
-        with_reqs=args.withs,
-        with_requirement_files=args.with_requirements,
-        test_group=args.test_group,
-        no_install=frozenset(args.no_install_packages),
+        cache_dir=resolve_cache_dir(workspace.root, args.cache_dir, settings.cache_dir_ini),
+        backend=settings.backend,
+        with_reqs=settings.with_reqs,
+        with_requirement_files=args.with_requirements or settings.with_requirement_files,
+        test_group=args.test_group or settings.test_group,
+        strict_runner=settings.strict_runner,
+        no_install=frozenset(settings.no_install),
         log=lambda line: print(line, file=sys.stderr),
     )
     request = Request(
-        packages=tuple(args.packages) or tuple(workspace.members),
-        extras=tuple(args.extras),
-        all_extras=args.all_extras,
-        groups=tuple(args.groups),
-        no_default_groups=args.no_default_groups,
-        pythons=tuple(args.pythons) or (None,),
+        packages=settings.packages or tuple(workspace.members),
+        extras=settings.extras,
+        all_extras=settings.all_extras,
+        groups=settings.groups,
+        no_default_groups=settings.no_default_groups,
+        pythons=settings.pythons or (None,),
     )
     runs = select_runs(workspace, [], workspace.root, request, explicit_args=False)
     keys: list[str] = []
@@ -125,6 +196,13 @@ def _run(args: argparse.Namespace) -> int:
         # interpreter facts are not cached under cache_dir: it may not be restored yet
         interpreter = find_interpreter(run.python)
         platform = platform or interpreter.platform
+        member = workspace.members.get(run.member)
+        version = Version(interpreter.version)
+        if any(
+            spec is not None and not spec.contains(version, prereleases=True)
+            for spec in (member.requires_python if member else None, workspace.requires_python)
+        ):
+            continue  # the run skips it: requires-python excludes this interpreter
         spec = manager.spec_for(run.target, interpreter)
         keys.append(spec.key)
         if args.verbose:

@@ -6,6 +6,11 @@ Takes the target flags of ``uv export`` (``--package``, ``--all-packages``, ``--
 path; default: the running interpreter), whose marker environment decides the markers.
 The lock must be fresh (match every member's ``pyproject.toml``).
 
+``--tooling`` adds what an isolated run adds to a member's closure: pytest and the
+``pytest-*`` plugins of the workspace root's ``dev`` group (``--test-group``) with their
+locked dependencies, each marked ``# test tooling: ...`` (``"tooling": true`` in JSON).
+Without it the output equals ``uv export --frozen``.
+
 ``--format requirements`` (default) prints one line per package, sorted by name:
 ``name==version`` for registry packages, ``name @ url`` for git/url/path sources, and
 ``-e ./path`` (relative to the workspace root, as ``uv export`` writes it) for
@@ -34,6 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..envs.interpreters import marker_env_for
+from ..envs.layers import is_tooling
 from ..errors import LockError, SelectionError
 from ..lock import Closure, Lock, Pin
 from ..target import Target
@@ -71,6 +77,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--python",
         metavar="VERSION_OR_PATH",
         help="Evaluate markers for this interpreter (default: the running one)",
+    )
+    add(
+        "--tooling",
+        action="store_true",
+        help="Add the test tooling an isolated run adds: pytest and the pytest-* plugins of "
+        "the workspace root's dev group with their locked dependencies (marked "
+        "`# test tooling`)",
+    )
+    add(
+        "--test-group",
+        default="dev",
+        metavar="GROUP",
+        help="With --tooling: the root's group holding the tooling, as the wsenv_test_group "
+        "ini key (default: dev)",
     )
     add(
         "--format",
@@ -150,10 +170,23 @@ def _run(args: argparse.Namespace) -> int:
         )
     env = marker_env_for(args.python)
     closure = lock.closure(workspace, target, env)
-    pins = sorted(closure.pins, key=lambda pin: pin.name)
+    tooling = Closure(())
+    if args.tooling:
+        tooling = lock.picked_closure(
+            workspace, args.test_group, env, pick=is_tooling, stop=closure.names()
+        )
+    pins = sorted((*closure.pins, *tooling.pins), key=lambda pin: pin.name)
+    added = tooling.names()
     if args.format == "json":
-        print(json.dumps(_json(Closure(tuple(pins)), env.python_full_version), indent=2))
+        document = _json(Closure(tuple(pins)), env.python_full_version)
+        if args.tooling:
+            for record in document["packages"]:
+                record["tooling"] = record["name"] in added
+        print(json.dumps(document, indent=2))
     else:
         for pin in pins:
-            print(requirement_line(pin, workspace.root))
+            line = requirement_line(pin, workspace.root)
+            if pin.name in added:
+                line += f"  # test tooling: the workspace root's group {args.test_group!r}"
+            print(line)
     return 0

@@ -4,7 +4,9 @@
 
     NAME  TARGET  PYTHON  SIZE  LAST-USED  STATUS
 
-``STATUS`` is ``current`` when the env's key is the key today's workspace, lock and
+``TARGET`` ends in ``+root tooling`` when the env holds test tooling from the workspace
+root's ``dev`` group (``--json`` says what came from where, in ``tooling``). ``STATUS`` is
+``current`` when the env's key is the key today's workspace, lock and
 interpreter give for the same target and options (computed without building anything),
 ``stale`` when it is not, ``broken: <why>`` when its manifest is unusable or it was
 marked broken (by a run whose child could not start in it, or by ``--verify``). Layer envs
@@ -21,8 +23,15 @@ it, and the command exits with 1.
       {"name": "...", "path": "...", "kind": "target" | "with" | "runner" | null,
        "label": "bird-feeder+torch", "packages": ["bird-feeder"], "extras": ["torch"],
        "groups": ["dev"], "python": "3.12.1", "size": 12345678,
+       "tooling": ["uv.lock: bird-feeder+torch", "tooling from the workspace root's
+                   group 'dev': pytest 8.3.2 (+4 locked dependencies)"],
        "last_used": "2025-01-01T12:00:00+00:00", "current": true, "problem": null,
        "key": "<sha256>"}]}
+
+``envs --path MEMBER [--extra E] [--python X]`` prints the interpreter of the member's
+current env (building it first when needed, exactly as ``pytest --ws-isolated`` would),
+through the stable link ``<cache>/current/<member>[+extras]-py<X.Y>``: the link is
+re-pointed at each call, so an editor or a shell pointed at it follows the current env.
 
 ``prune`` removes every env that is not current, unusable envs and half-built
 leftovers (``--all``: every env); ``--dry-run`` only lists them.
@@ -35,6 +44,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,7 +55,7 @@ from ..envs.backends import BackendChoice
 from ..envs.interpreters import Interpreter, find_interpreter
 from ..envs.manager import EnvManager
 from ..envs.verify import SHOWN, verify_env
-from ..errors import WsenvError
+from ..errors import SelectionError, WsenvError
 from ..lock import Lock
 from ..target import Target
 from ..workspace import Workspace, load_toml
@@ -68,6 +78,26 @@ def register(subparsers: Any) -> None:
         "--verify",
         action="store_true",
         help="Check every installed file against its RECORD hash; mark broken envs for rebuild",
+    )
+    envs.add_argument(
+        "--path",
+        metavar="MEMBER",
+        default=None,
+        help="Print the interpreter of MEMBER's current environment (building it if "
+        "needed), through the stable link <cache>/current/<member>-py<X.Y>",
+    )
+    envs.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="EXTRA",
+        help="With --path: include this extra of the member (repeatable)",
+    )
+    envs.add_argument(
+        "--python",
+        metavar="VERSION_OR_PATH",
+        default=None,
+        help="With --path: the interpreter, X.Y or a path (default: the running one)",
     )
     _cache_dir_option(envs)
     envs.set_defaults(func=_run_envs)
@@ -202,6 +232,7 @@ def _record(env: cache.CachedEnv, current: set[str]) -> dict[str, Any]:
         "packages": list(target.get("packages", [])),
         "extras": list(target.get("extras", [])),
         "groups": list(target.get("groups", [])),
+        "tooling": list(manifest.layers) if manifest is not None else [],
         "python": python,
         "size": env.size(),
         "last_used": (
@@ -232,6 +263,8 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
         target = r["label"] or "?"
         if r["groups"]:
             target += f" [groups: {','.join(r['groups'])}]"
+        if any(line.startswith("tooling from the workspace root") for line in r["tooling"]):
+            target += " +root tooling"
         if r["problem"]:
             status = f"broken: {r['problem']}"
         else:
@@ -265,8 +298,40 @@ def _verified(cache_dir: Path, envs: list[cache.CachedEnv]) -> list[cache.Cached
     return checked
 
 
+def _current_link(workspace: Workspace, cache_dir: Path, args: argparse.Namespace) -> Path:
+    """Build or reuse MEMBER's env and point ``<cache>/current/<name>`` at it."""
+    lock = Lock.for_workspace(workspace)
+    if lock is not None:
+        workspace = lock.fill_dynamic(workspace)
+    manager = EnvManager(workspace, lock, cache_dir=cache_dir, log=_stderr)
+    member = workspace.member(args.path)
+    interpreter = manager.interpreter(args.python)
+    target = Target(packages=(member.name,), extras=tuple(args.extra))
+    spec = manager.spec_for(target, interpreter)
+    for line in spec.layers:
+        print(f"wsenv: {line}", file=sys.stderr)
+    ready = manager.ensure(spec)
+    links = cache_dir / "current"
+    links.mkdir(exist_ok=True)
+    link = links / spec.short_name
+    scratch = links / f".{spec.short_name}.{os.getpid()}.tmp"
+    scratch.unlink(missing_ok=True)
+    scratch.symlink_to(os.path.relpath(ready.path, links), target_is_directory=True)
+    os.replace(scratch, link)
+    return link / ready.python.relative_to(ready.path)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _run_envs(args: argparse.Namespace) -> int:
     workspace, cache_dir = _locate(args)
+    if args.path is not None:
+        print(_current_link(workspace, cache_dir, args))
+        return 0
+    if args.extra or args.python:
+        raise SelectionError("--extra and --python go with --path MEMBER")
     envs = cache.list_envs(cache_dir)
     if args.verify:
         envs = _verified(cache_dir, envs)

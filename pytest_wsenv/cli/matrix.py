@@ -12,6 +12,7 @@ from ..ci import (
     Format,
     Job,
     MatrixConfig,
+    Plan,
     changed_members,
     count_tests,
     member_weights,
@@ -22,9 +23,13 @@ from ..ci import (
     shard_jobs,
 )
 from ..errors import SelectionError
+from ..lock import Lock
 from ..workspace import Workspace
 
-__all__ = ["register"]
+__all__ = ["EMPTY_PLAN", "register"]
+
+#: Exit code when the plan selects no job (pytest's own code for "no tests collected").
+EMPTY_PLAN = 5
 
 
 def register(subparsers: Any) -> None:
@@ -75,6 +80,12 @@ def register(subparsers: Any) -> None:
         "<workspace root>/.pytest_cache)",
     )
     parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="Print an empty matrix and exit 0 when nothing is selected (default: exit "
+        f"{EMPTY_PLAN} with the reason on stderr)",
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -102,8 +113,26 @@ def _weights(
     return by_python
 
 
+def _why_empty(
+    workspace: Workspace, plan: Plan, since: str | None, changed: Mapping[str, str]
+) -> list[str]:
+    """Why a plan with no job selects nothing, one reason a line."""
+    if not workspace.members:
+        return [f"the workspace at {workspace.root} has no members"]
+    lines = [f"no job for {name}: {why}" for name, why in plan.skipped.items()]
+    if since is not None:
+        if not changed:
+            lines.append(f"no member changed since {since}")
+        else:
+            lines += [f"{name} changed but has no job" for name in changed if name in plan.skipped]
+    return lines or ["no member was selected"]
+
+
 def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.discover(Path(args.directory).resolve())
+    lock = Lock.for_workspace(workspace)  # a stale lock is an error here, as in the run
+    if lock is not None:  # extras a member declares dynamically are in the lock
+        workspace = lock.fill_dynamic(workspace)
     config = MatrixConfig.load(workspace)
     pythons = [parse_python(p, where="--python") for p in args.python]
     if args.shards is not None and args.shards < 1:
@@ -133,5 +162,10 @@ def _run(args: argparse.Namespace) -> int:
         for name, why in plan.skipped.items():
             _note(f"no job for {name}: {why}")
         _note(f"{len(jobs)} job(s)")
+    if not jobs and not args.allow_empty:
+        for line in _why_empty(workspace, plan, args.changed_since, reasons):
+            _note(line)
+        _note("nothing to test: the plan has no job; pass --allow-empty to print an empty matrix")
+        return EMPTY_PLAN
     print(render(jobs, cast(Format, args.format), reasons=reasons))
     return 0

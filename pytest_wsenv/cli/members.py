@@ -1,6 +1,8 @@
 """``pytest-wsenv members``: the workspace members as pytest-wsenv sees them.
 
 The answer is the same from any directory inside the workspace (``-C`` picks the start).
+Extras and workspace dependencies a member declares dynamically (``[project] dynamic``)
+are read from ``uv.lock`` when there is one.
 
 Text output, one line per member sorted by name, columns aligned with spaces::
 
@@ -15,7 +17,8 @@ empty list prints as nothing after ``=``.
       "schema": 1,
       "root": "/abs/path/of/the/workspace/root",
       "kind": "explicit" | "virtual" | "single",
-      "requires_python": ">=3.10",          # intersection of the members' ("" if none)
+      "requires_python": ">=3.10",          # intersection of the members', simplified
+                                            # ("" if none)
       "members": [                          # sorted by name
         {
           "name": "bird-feeder",            # normalized
@@ -40,9 +43,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import Specifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from ..errors import LockError
+from ..lock import Lock
 from ..workspace import Member, Workspace
 
-__all__ = ["SCHEMA_VERSION", "member_record", "register", "workspace_record"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "member_record",
+    "register",
+    "simplified",
+    "with_lock_metadata",
+    "workspace_record",
+]
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +72,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json", action="store_true", dest="as_json", help="Print JSON instead of text"
     )
     parser.set_defaults(func=_run)
+
+
+def with_lock_metadata(workspace: Workspace) -> Workspace:
+    """``workspace`` with dynamically declared extras and workspace dependencies read from
+    its ``uv.lock`` (:meth:`~pytest_wsenv.lock.Lock.fill_dynamic`); unchanged without a
+    readable lock."""
+    if not workspace.lock_path.is_file():
+        return workspace
+    try:
+        return Lock.load(workspace.lock_path).fill_dynamic(workspace)
+    except LockError:
+        return workspace
+
+
+def simplified(spec: SpecifierSet | None) -> str | None:
+    """``spec`` with redundant bounds dropped: ``>=3.9,>=3.11,<4`` -> ``>=3.11,<4``."""
+    if spec is None:
+        return None
+    lower: Specifier | None = None
+    upper: Specifier | None = None
+    rest: list[str] = []
+    for item in spec:
+        try:
+            version = Version(item.version)
+        except InvalidVersion:
+            rest.append(str(item))
+            continue
+        if item.operator in (">=", ">"):
+            if lower is None or (version, item.operator == ">") > (
+                Version(lower.version),
+                lower.operator == ">",
+            ):
+                lower = item
+        elif item.operator in ("<=", "<"):
+            if upper is None or (version, item.operator == "<=") < (
+                Version(upper.version),
+                upper.operator == "<=",
+            ):
+                upper = item
+        else:
+            rest.append(str(item))
+    kept = [str(s) for s in (lower, upper) if s is not None] + sorted(set(rest))
+    return ",".join(kept)
 
 
 def _relative(member: Member, workspace: Workspace) -> str:
@@ -78,9 +136,7 @@ def member_record(member: Member, workspace: Workspace) -> dict[str, Any]:
             else list(member.default_groups)
         ),
         "workspace_deps": sorted(member.workspace_deps),
-        "requires_python": (
-            str(member.requires_python) if member.requires_python is not None else None
-        ),
+        "requires_python": simplified(member.requires_python),
     }
 
 
@@ -90,7 +146,7 @@ def workspace_record(workspace: Workspace) -> dict[str, Any]:
         "schema": SCHEMA_VERSION,
         "root": str(workspace.root),
         "kind": workspace.kind,
-        "requires_python": str(workspace.requires_python),
+        "requires_python": simplified(workspace.requires_python) or "",
         "members": [member_record(m, workspace) for m in workspace.members.values()],
     }
 
@@ -116,7 +172,7 @@ def _text_lines(workspace: Workspace) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    workspace = Workspace.discover(Path(args.directory))
+    workspace = with_lock_metadata(Workspace.discover(Path(args.directory)))
     if args.as_json:
         print(json.dumps(workspace_record(workspace), indent=2))
     else:

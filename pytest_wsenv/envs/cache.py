@@ -404,7 +404,7 @@ class CachedEnv:
 
 #: Directories of the cache that hold records, not environments: interpreter facts
 #: (:mod:`.._facts`) and installer versions (:mod:`.backends._versions`).
-NOT_ENVS = frozenset({"interpreters", "tools"})
+NOT_ENVS = frozenset({"current", "interpreters", "tools"})
 
 
 def list_envs(cache_dir: Path) -> list[CachedEnv]:

@@ -1,4 +1,10 @@
-"""Extra layers outside the lock, like ``uv run --with``: the runner and ``--ws-with``.
+"""Test tooling: what counts as tooling, and the layers outside the lock, like
+``uv run --with``: the runner and ``--ws-with``.
+
+Test tooling (:func:`is_tooling`) is pytest and the distributions named ``pytest-*`` or
+``pytest_*``. ``uv.lock`` records no entry points, so a plugin published under another name
+(one that declares a ``pytest11`` entry point, such as ``hypothesis``) is not recognised as
+tooling: it is taken from a group of the member itself, like any test dependency.
 
 A layer is a separate environment built from *resolved* requirements (the engine core
 resolves a :class:`Layer` with a backend's ``resolve``, turns the pins into a plan with
@@ -37,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from ..errors import ConfigError
 from .backends._private import write_file
@@ -49,6 +56,8 @@ __all__ = [
     "Layer",
     "attach_layers",
     "attached_layers",
+    "describe_tooling",
+    "is_tooling",
     "layer_plan",
     "parent_pytest_version",
     "runner_requirements",
@@ -71,6 +80,20 @@ class Layer:
 
     requirements: tuple[str, ...]
     interpreter: Interpreter
+
+
+def is_tooling(name: str) -> bool:
+    """Whether the distribution ``name`` is test tooling: pytest or a ``pytest-*`` plugin."""
+    normalized = canonicalize_name(name)
+    return normalized == "pytest" or normalized.startswith("pytest-")
+
+
+def describe_tooling(pins: Iterable[tuple[str, str | None]], source: str, *, more: int = 0) -> str:
+    """One line saying which tooling came from where: ``tooling from <source>: pytest
+    8.3.2, pytest-mock 3.14.0`` (``more``: how many locked dependencies came with it)."""
+    listed = ", ".join(f"{name} {version}" if version else name for name, version in pins)
+    tail = f" (+{more} locked {'dependency' if more == 1 else 'dependencies'})" if more else ""
+    return f"tooling from {source}: {listed}{tail}"
 
 
 def parent_pytest_version() -> str:

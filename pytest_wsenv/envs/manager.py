@@ -5,10 +5,15 @@ member fingerprints, the backend's version), :meth:`EnvManager.ensure` reuses th
 env with that key or builds it. Test tooling is layered, and reported in
 :attr:`ReadyEnv.layers`:
 
-1. the target's lock closure with its default groups (as ``uv sync`` installs it);
-2. when that has no pytest: the ``test_group`` group added to the target (the member's
-   own group, else the workspace root's, as ``uv export --group`` resolves it);
-3. ``--ws-with`` requirements, in a separate cached layer env attached to this one;
+1. the target's lock closure with its selected groups (as ``uv sync`` installs it), with
+   whatever tooling those groups name;
+2. the test tooling (pytest and ``pytest-*`` plugins, see :func:`.layers.is_tooling`) of
+   the workspace root's ``test_group`` group (``dev``), with its locked dependencies, at the
+   lock's versions: the workspace-wide tooling every member's tests see in the shared
+   ``.venv``. Only the tooling comes from the root, not the rest of its group, and where
+   the member's closure already pins a package, the member's pin wins;
+3. ``--ws-with`` requirements (and ``wsenv_with_requirements`` files), in a separate
+   cached layer env attached to this one;
 4. when there is still no pytest: a runner layer with the parent's pytest version.
 
 ``strict_runner`` refuses layers 3 and 4 as a source of pytest.
@@ -16,7 +21,6 @@ env with that key or builds it. Test tooling is layered, and reported in
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import threading
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..errors import EnvBuildError, SelectionError
+from ..errors import EnvBuildError
 from ..lock import Closure, Lock
 from ..target import Target
 from ..workspace import Workspace
@@ -50,6 +54,7 @@ from .backends import (
 from .bytecode import install_bytecode_hook
 from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for, sync_flags
+from .progress import BuildProgress, LogProgress
 from .spec import EnvSpec, diff, layer_specs, member_fingerprints
 from .unlocked import declared_requirements, pins_from_resolution
 
@@ -96,6 +101,7 @@ class EnvManager:
         no_install: frozenset[str] = frozenset(),
         log: Callable[[str], None] = _stderr,
         verbose: bool = False,
+        progress: BuildProgress | None = None,
     ) -> None:
         self.workspace = workspace
         self.lock = lock
@@ -109,6 +115,7 @@ class EnvManager:
         self.no_install = frozenset(canonicalize_name(n) for n in no_install)
         self.log = log
         self.verbose = verbose
+        self.progress: BuildProgress = progress or LogProgress(log)
         self._backend_choice: BackendChoice = backend
         self._backend: Backend | None = None
         self._backend_version: str | None = None
@@ -122,6 +129,7 @@ class EnvManager:
         self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._layer_index: dict[str, IndexSettings] = {}
         self._layers_of: dict[str, tuple[EnvSpec, ...]] = {}
+        self._tooling_of: dict[str, frozenset[str]] = {}
 
     # -- choosing ------------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class EnvManager:
 
     def spec_for(self, target: Target, interpreter: Interpreter) -> EnvSpec:
         """Every input of ``target``'s env on ``interpreter`` (no env is touched)."""
-        closure, target, tooling = self._tooled_closure(target, interpreter)
+        closure, tooling, added = self._tooled_closure(target, interpreter)
         names = closure.names() - self.no_install
         with_reqs = self._with_requirements(target, closure)
         with_pytest = any(requirement_name(r) == "pytest" for r in with_reqs)
@@ -154,8 +162,8 @@ class EnvManager:
         runner_reqs: tuple[str, ...] = ()
         if "pytest" not in names and self.strict_runner:
             raise EnvBuildError(
-                f"{target.label()} has no pytest in its locked dependencies (its default "
-                f"groups and dependency group {self.test_group!r}); add pytest to the "
+                f"{target.label()} has no pytest in its locked dependencies (its selected "
+                f"groups and the workspace root's group {self.test_group!r}); add pytest to the "
                 f"{self.test_group!r} group of the member or of the workspace root and run "
                 "`uv lock`, or drop --ws-strict-runner"
             )
@@ -181,30 +189,80 @@ class EnvManager:
             no_install=tuple(sorted(self.no_install)),
             layers=tuple(tooling),
         )
+        with self._guard:
+            self._tooling_of[spec.key] = added
         return spec
 
     def _tooled_closure(
         self, target: Target, interpreter: Interpreter
-    ) -> tuple[Closure, Target, list[str]]:
-        """Layers 1 and 2: the target's closure, plus ``test_group`` when it lacks pytest."""
-        closure = self._closure(target, interpreter)
+    ) -> tuple[Closure, list[str], frozenset[str]]:
+        """Layers 1 and 2: the target's closure plus the root's test tooling.
+
+        Returns the merged closure, the lines saying where the tooling comes from, and the
+        names of the packages layer 2 added (installed after the target's own closure).
+        """
+        own_closure = self._closure(target, interpreter)
         source = "uv.lock" if self.lock is not None else "declared requirements (no uv.lock)"
         described = [f"{source}: {target.label()}"]
-        if "pytest" in closure.names() - self.no_install:
-            return closure, target, described
-        if self.test_group in {canonicalize_name(g) for g in target.groups}:
-            return closure, target, described
-        grouped = dataclasses.replace(target, groups=(*target.groups, self.test_group))
-        try:
-            with_group = self._closure(grouped, interpreter)
-        except SelectionError:
-            return closure, target, described  # neither the member nor the root has it
-        if "pytest" not in with_group.names() - self.no_install:
-            return closure, target, described
-        described.append(f"group {self.test_group!r}")
-        return with_group, grouped, described
+        own = [
+            (p.name, p.version)
+            for p in own_closure.pins
+            if layers.is_tooling(p.name) and p.name not in self.no_install
+        ]
+        if own:
+            described.append(layers.describe_tooling(own, f"{target.label()}'s groups"))
+        closure, picked = self._root_tooling(target, interpreter, own_closure)
+        if not picked.pins:
+            return own_closure, described, frozenset()
+        named = [(p.name, p.version) for p in picked.pins if layers.is_tooling(p.name)]
+        described.append(
+            layers.describe_tooling(
+                named,
+                f"the workspace root's group {self.test_group!r}",
+                more=len(picked.pins) - len(named),
+            )
+        )
+        return closure, described, picked.names()
 
-    def _closure(self, target: Target, interpreter: Interpreter) -> Closure:
+    def _root_tooling(
+        self, target: Target, interpreter: Interpreter, closure: Closure
+    ) -> tuple[Closure, Closure]:
+        """Layer 2: ``closure`` with the root's tooling, and the pins that tooling added
+        (from the lock; without one, resolved together with the target's requirements)."""
+        if self.lock is not None:
+            picked = self.lock.picked_closure(
+                self.workspace,
+                self.test_group,
+                interpreter.marker_env,
+                pick=layers.is_tooling,
+                stop=closure.names(),
+            )
+            pins = sorted((*closure.pins, *picked.pins), key=lambda p: p.name)
+            return Closure(tuple(pins)), picked
+        have = closure.names()
+        wanted: list[str] = []
+        for text in self.workspace.root_groups.get(self.test_group, ()):
+            name = requirement_name(text)
+            if name is not None and layers.is_tooling(name) and name not in have:
+                wanted.append(text)
+        if not wanted:
+            return closure, Closure(())
+        merged = self._closure(target, interpreter, extra=tuple(wanted))
+        return merged, Closure(tuple(p for p in merged.pins if p.name not in have))
+
+    def _tooling_names(self, spec: EnvSpec) -> frozenset[str]:
+        """The names layer 2 added to ``spec``'s closure (see :meth:`_tooled_closure`)."""
+        with self._guard:
+            found = self._tooling_of.get(spec.key)
+        if found is None:
+            found = self._tooled_closure(spec.target, spec.interpreter)[2]
+            with self._guard:
+                self._tooling_of[spec.key] = found
+        return found
+
+    def _closure(
+        self, target: Target, interpreter: Interpreter, extra: tuple[str, ...] = ()
+    ) -> Closure:
         if self.lock is not None:
             return self.lock.closure(self.workspace, target, interpreter.marker_env)
         requirements, editable = declared_requirements(self.workspace, target)
@@ -215,7 +273,7 @@ class EnvManager:
                 f"no uv.lock in {self.workspace.root}: resolving the members' declared "
                 "requirements; this run is not reproducible (run `uv lock` to pin it)"
             )
-        pinned = self._resolve(interpreter, requirements)
+        pinned = self._resolve(interpreter, (*requirements, *extra))
         return pins_from_resolution(self.workspace, pinned, editable)
 
     def _resolve(self, interpreter: Interpreter, requirements: tuple[str, ...]) -> tuple[str, ...]:
@@ -360,15 +418,17 @@ class EnvManager:
                 manifest, installed = self._install(spec, attached, tmp, start, log)
         except BaseException as exc:
             cache.abandon(self.cache_dir, spec.name, tmp)
+            self.progress.build_ended(spec.name, None)
             found = self._fault(exc, spec)
             if found is None:
                 raise
             raise found from exc
         seconds = time.perf_counter() - start
         because = f" ({reason})" if reason else ""
-        self.log(
+        self.progress.build_ended(
+            spec.name,
             f"building {spec.short_name} ({backend.name}, {len(installed)} packages) ... "
-            f"{seconds:.1f}s{because}"
+            f"{seconds:.1f}s{because}",
         )
         return manifest
 
@@ -386,6 +446,9 @@ class EnvManager:
         count = sum(len(p) for p in plans)
         if self.verbose:
             self.log(f"{spec.name}: installing {count} packages with {backend.name}")
+        self.progress.build_started(
+            spec.name, f"{spec.short_name} ({backend.name}, {count} packages)"
+        )
         if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
             # uv's own sync engine: see the backend's docstring
             flags = sync_flags(spec.target, self.no_install)
@@ -393,6 +456,8 @@ class EnvManager:
             built_at = cache.build_path(self.cache_dir, spec.name, tmp)
             python = backend.sync(spec.interpreter, built_at, request, log)
             cache.checkpoint("created")
+            for plan in plans[1:]:  # the root's test tooling, at the lock's pins
+                backend.install(python, plan, log)
         else:
             built_at = tmp
             python = backend.create(spec.interpreter, tmp, log)
@@ -437,10 +502,15 @@ class EnvManager:
 
     def _plans(self, spec: EnvSpec) -> list[InstallPlan]:
         if spec.kind == "target":
+            added = self._tooling_names(spec) if self.lock is not None else frozenset()
+            parts = [
+                Closure(tuple(p for p in spec.closure.pins if p.name not in added)),
+                Closure(tuple(p for p in spec.closure.pins if p.name in added)),
+            ]
             return [
-                plan_for(
-                    spec.closure, self.workspace, offline=self.offline, no_install=self.no_install
-                )
+                plan_for(part, self.workspace, offline=self.offline, no_install=self.no_install)
+                for part in parts
+                if part.pins or part is parts[0]
             ]
         requirements = spec.with_requirements or spec.runner_requirements
         with self._guard:

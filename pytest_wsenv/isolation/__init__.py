@@ -34,10 +34,12 @@ def install(config: pytest.Config) -> None:
         max_restarts=plan.max_restarts,
         fork=plan.fork,
         max_idle=plan.max_idle,
+        limits=plan.limits,
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []
     config.pluginmanager.register(run, PLUGIN_NAME)
+    config.pluginmanager.register(plan.lines, f"{PLUGIN_NAME}-lines")
     config.pluginmanager.register(
         IsolationSummary(config, plan, preparer, run), f"{PLUGIN_NAME}-summary"
     )

@@ -8,13 +8,17 @@ runner worker thread, builds or reuses the run's environment and returns the
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ..config import FOREIGN_OPTIONS, INI_KEYS
 from ..envs.layers import attached_layers
 from ..envs.manager import ReadyEnv
 from ..runner import ChildRequest, ChildSpec, clean_child_env
@@ -34,6 +38,12 @@ class ChildPreparer:
         self._envs_lock = threading.Lock()
         self._forwarded = _forwarded_options(config)
         self._parent_root = Path(os.path.realpath(config.rootpath))
+        self.foreign = config.stash.get(FOREIGN_OPTIONS, ())
+        # where each child says which foreign options its environment does not define
+        self._reports: Path | None = None
+        if self.foreign:
+            self._reports = Path(tempfile.mkdtemp(prefix="wsenv-options-"))
+            config.add_cleanup(lambda: shutil.rmtree(self._reports or "", ignore_errors=True))
 
     def requests(self) -> list[ChildRequest]:
         return [
@@ -58,7 +68,7 @@ class ChildPreparer:
             self.envs[run.key] = ready
         forwarded = [arg.replace("{key}", run.key) for arg in self._forwarded]
         args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
-        env = clean_child_env(os.environ, ready.bin_dir, run.member)
+        env = clean_child_env(os.environ, ready.bin_dir, run.member, self._child_settings(run))
         runtime = None
         if self.plan.fork:
             sites = [ready.site_packages, *attached_layers(ready.site_packages)]
@@ -74,6 +84,37 @@ class ChildPreparer:
             nodeid_suffix=run.suffix,
             runtime=runtime,
         )
+
+    def _child_settings(self, run: MemberRun) -> dict[str, str]:
+        """What the child plugin reads (and removes) from its environment: the ini keys
+        to declare, and the foreign options to pass on where the member env defines them."""
+        settings = {"PYTEST_WSENV_INI_KEYS": ",".join(INI_KEYS)}
+        if self.foreign and self._reports is not None:
+            settings["PYTEST_WSENV_FOREIGN_OPTIONS"] = json.dumps([list(g) for g in self.foreign])
+            settings["PYTEST_WSENV_UNDEFINED_REPORT"] = str(self._reports / f"{run.key}.json")
+        return settings
+
+    def undefined_options(self) -> dict[str, list[str]]:
+        """``{option: [run key, ...]}``: foreign options a child's environment does not
+        define (neither a plugin nor a conftest.py there), from the children that said so;
+        ``{}`` before any child has started."""
+        found: dict[str, list[str]] = {}
+        if self._reports is None:
+            return found
+        for run in self.plan.runs:
+            try:
+                names = json.loads((self._reports / f"{run.key}.json").read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            for name in names if isinstance(names, list) else ():
+                found.setdefault(str(name), []).append(run.key)
+        return found
+
+    def reported(self) -> set[str]:
+        """Run keys whose child said which foreign options it defines."""
+        if self._reports is None:
+            return set()
+        return {p.stem for p in self._reports.glob("*.json")}
 
 
 def _forwarded_options(config: pytest.Config) -> list[str]:

@@ -11,7 +11,6 @@ in the runner's worker threads.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,11 +20,14 @@ from packaging.version import Version
 from ..config import WsConfig, workspace_start
 from ..envs.cache import resolve_cache_dir
 from ..envs.manager import EnvManager
-from ..errors import SelectionError
+from ..errors import WsenvError
 from ..lock import Lock
+from ..runner.output import check_debugging
 from ..runner.session import DEFAULT_MAX_IDLE
+from ..runner.timeouts import Limits, limits_of
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from ..workspace import Workspace
+from .progress import SessionLines
 
 __all__ = ["IsolationPlan", "plan_isolation"]
 
@@ -36,6 +38,7 @@ class IsolationPlan:
 
     workspace: Workspace
     manager: EnvManager
+    lines: SessionLines  # what the session says about environments (a plugin)
     runs: Sequence[MemberRun]  # the runs to start, in request order
     # runs whose interpreter their requires-python excludes, with the reason
     skipped: Sequence[tuple[MemberRun, str]]
@@ -43,16 +46,21 @@ class IsolationPlan:
     max_restarts: int
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
+    limits: Limits = field(default_factory=Limits)  # time limits per test and per member
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
+    nothing: str | None = None  # why nothing runs, when nothing does
 
 
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
     """The plan for ``config``; :class:`~pytest_wsenv.errors.WsenvError` on bad input."""
     settings = WsConfig.from_pytest(config)
-    _check_compatible(config)
     max_parallel = _take_over_xdist(config)
+    check_debugging(config, max_parallel)
+    limits = limits_of(config)
     workspace = Workspace.discover(workspace_start(config))
     lock = Lock.for_workspace(workspace)
+    if lock is not None:  # extras a member declares dynamically are in the lock
+        workspace = lock.fill_dynamic(workspace)
     request = Request(
         packages=settings.packages,
         extras=settings.extras,
@@ -69,7 +77,12 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         explicit_args=config.args_source == pytest.Config.ArgsSource.ARGS,
     )
     notes: list[str] = []
+    selected = len(runs)
     runs = _narrow(config, workspace, runs, settings, notes)
+    nothing = None
+    if not runs:
+        nothing = _why_nothing(config, settings, selected)
+    lines = SessionLines(config)
     manager = EnvManager(
         workspace,
         lock,
@@ -84,8 +97,9 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         test_group=settings.test_group,
         strict_runner=settings.strict_runner,
         no_install=frozenset(settings.no_install),
-        log=_LineWriter(config),
+        log=lines,
         verbose=config.option.verbose > 0,
+        progress=lines,
     )
     runnable: list[MemberRun] = []
     skipped: list[tuple[MemberRun, str]] = []
@@ -95,25 +109,22 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
             skipped.append((run, reason))
         else:
             runnable.append(run)
+    if manager.verbose:
+        notes += _tooling_notes(manager, runnable)
     return IsolationPlan(
         workspace=workspace,
         manager=manager,
+        lines=lines,
         runs=tuple(runnable),
         skipped=tuple(skipped),
         max_parallel=max_parallel,
         max_restarts=settings.max_restarts,
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,
+        limits=limits,
         notes=tuple(notes),
+        nothing=nothing,
     )
-
-
-def _check_compatible(config: pytest.Config) -> None:
-    if config.getoption("usepdb", False):
-        raise SelectionError(
-            "--pdb cannot debug a test that runs in a member's child process; "
-            "drop --pdb, or run that member's tests without isolation"
-        )
 
 
 def _take_over_xdist(config: pytest.Config) -> int:
@@ -163,6 +174,42 @@ def _narrow(
     return runs
 
 
+def _why_nothing(config: pytest.Config, settings: WsConfig, selected: int) -> str:
+    """One line: why a selection runs no member."""
+    if selected:
+        if config.getoption("ws_changed_since") and not config.getoption("ws_shard"):
+            return f"no selected member changed since {config.getoption('ws_changed_since')}"
+        if config.getoption("ws_changed_since"):
+            return (
+                f"shard {config.getoption('ws_shard')} holds none of the members changed "
+                f"since {config.getoption('ws_changed_since')}"
+            )
+        return f"shard {config.getoption('ws_shard')} holds no member"
+    if settings.packages:
+        return (
+            f"the collection arguments ({' '.join(config.args)}) hold no test file of "
+            f"--ws-package {', '.join(settings.packages)}"
+        )
+    return f"the collection arguments ({' '.join(config.args)}) hold no workspace member"
+
+
+def _tooling_notes(manager: EnvManager, runs: Sequence[MemberRun]) -> list[str]:
+    """-v: one header line per run saying what its env holds and where its tooling is from.
+
+    A run whose spec cannot be made is left out here: its error is reported when its
+    environment is prepared, as without -v.
+    """
+    lines = []
+    for run in runs:
+        try:
+            spec = manager.spec_for(run.target, manager.interpreter(run.python))
+        except WsenvError:
+            continue
+        name = "all members" if run.member == ALL_MEMBERS else run.target.label()
+        lines.append(f"wsenv: {name}: {'; '.join(spec.layers)}")
+    return lines
+
+
 def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str | None:
     """Why ``run``'s interpreter cannot run it (requires-python), or None.
 
@@ -182,21 +229,3 @@ def _excluded(workspace: Workspace, manager: EnvManager, run: MemberRun) -> str 
                 f"({interpreter.executable})"
             )
     return None
-
-
-class _LineWriter:
-    """Progress lines from worker threads, written whole through the terminal reporter.
-
-    The reporter is looked up at each line: this plugin is configured before pytest's
-    terminal reporter exists.
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self._config = config
-        self._lock = threading.Lock()
-
-    def __call__(self, line: str) -> None:
-        reporter = self._config.pluginmanager.get_plugin("terminalreporter")
-        with self._lock:
-            if reporter is not None:
-                reporter.write_line(line)

@@ -45,6 +45,28 @@ class IsolationSummary:
             session.config.hook.pytest_collectreport(report=report)
         return (yield)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Options no plugin or conftest.py defines: one usage error, as pytest's own, when
+        no member environment defines one (every child has collected by now); a line per
+        member otherwise, whose child ran without it."""
+        undefined = self.preparer.undefined_options()
+        if not undefined:
+            return
+        reported = self.preparer.reported()
+        nowhere = sorted(o for o, keys in undefined.items() if set(keys) >= reported)
+        if nowhere:
+            raise pytest.UsageError(
+                f"unrecognized arguments: {' '.join(nowhere)} (defined by no plugin and no "
+                "conftest.py of the selected members' environments)"
+            )
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        for option, keys in sorted(undefined.items()):
+            if reporter is not None:
+                reporter.write_line(
+                    f"wsenv: {option} is not defined in the environment of "
+                    f"{', '.join(sorted(keys))}: not passed to its tests"
+                )
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         members = sorted({r.member for r in self.plan.runs})
         notes = list(self.plan.notes) if config.option.verbose > 0 else []
@@ -69,6 +91,8 @@ class IsolationSummary:
         cache.set(DURATIONS_KEY, recorded)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.plan.nothing:
+            terminalreporter.write_line(f"wsenv: nothing to run: {self.plan.nothing}")
         summaries = {s.key: s for s in self.run.summaries()}
         if not summaries:
             return

@@ -10,7 +10,9 @@ Parsing lives in :mod:`.lockfile`, the walk in :mod:`.walk`, the comparison with
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from ..workspace import Workspace
 from .freshness import check_fresh
 from .index import LockIndex
 from .lockfile import LockedArtifact, LockedPackage, parse_lock
+from .picked import walk_picked
 from .pins import Artifact, Closure, Pin
 from .plan import check_conflicts, plan_target
 from .walk import walk
@@ -110,6 +113,55 @@ class Lock:
             if pkg.source.kind != "virtual"
         )
         return Closure(tuple(sorted(pins, key=lambda p: p.name)))
+
+    def picked_closure(
+        self,
+        workspace: Workspace,
+        group: str,
+        env: MarkerEnv,
+        *,
+        pick: Callable[[str], bool],
+        stop: Collection[str] = (),
+    ) -> Closure:
+        """The requirements of the workspace root's ``group`` that ``pick`` accepts, with
+        their locked dependencies, for ``env``; packages in ``stop`` are neither taken nor
+        followed (see :mod:`.picked`). Empty when the root has no such group."""
+        found = walk_picked(self._index, workspace, group, env, pick=pick, stop=stop)
+        return Closure(tuple(sorted((_pin(p, self._index) for p in found), key=lambda p: p.name)))
+
+    def fill_dynamic(self, workspace: Workspace) -> Workspace:
+        """``workspace`` with what members declare dynamically taken from the lock.
+
+        A member whose ``[project]`` lists ``optional-dependencies`` or ``dependencies``
+        in ``dynamic`` (hatch, setuptools-scm plugins) has no extras, or no workspace
+        dependencies, in its pyproject; uv records them in the lock. Its extras become the
+        lock's (each with the names of its locked requirements), its workspace dependencies
+        gain the members it reaches in the lock. Other members are unchanged.
+        """
+        index = self._index
+        members = dict(workspace.members)
+        for name, member in workspace.members.items():
+            dynamic = member.project.get("dynamic", ())
+            if not isinstance(dynamic, list | tuple) or not (
+                {"optional-dependencies", "dependencies"} & set(dynamic)
+            ):
+                continue
+            found = index.by_name.get(name)
+            if not found or len(found) != 1:
+                continue
+            pkg = found[0]
+            extras = dict(member.extras)
+            if "optional-dependencies" in dynamic:
+                for extra in sorted(index.declared_extras(pkg, workspace)):
+                    deps = pkg.optional.get(extra, ())
+                    extras.setdefault(extra, tuple(d.name for d in deps))
+            edges = [*pkg.dependencies, *(d for ds in pkg.optional.values() for d in ds)]
+            edges += [d for ds in pkg.groups.values() for d in ds]
+            reached = {d.name for d in edges if d.name in index.member_set and d.name != name}
+            members[name] = dataclasses.replace(
+                member, extras=extras, workspace_deps=member.workspace_deps | reached
+            )
+        return dataclasses.replace(workspace, members=members)
 
     @classmethod
     def for_workspace(cls, workspace: Workspace) -> Lock | None:

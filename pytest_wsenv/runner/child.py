@@ -17,7 +17,8 @@ left to the tests). Every message has a ``kind``:
 
 ``hello``         first, before pytest starts: ``schema``, ``pytest``, ``python``, ``pid``,
                   ``executable``
-``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to it)
+``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to
+                  it), ``timeout`` (pytest-timeout is active here)
 ``collectreport`` a collector that failed or was skipped: ``report`` (pytest_report_to_serializable)
 ``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
 ``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
@@ -27,22 +28,39 @@ left to the tests). Every message has a ``kind``:
 ``testreport``    ``report``
 ``logfinish``     ``nodeid``, ``location``
 ``internalerror`` ``text``
+``interrupted``   a test (or the session) raised KeyboardInterrupt: ``where`` (``path:lineno``
+                  of the crash line, or empty); or called ``pytest.exit()``: ``exit`` (the
+                  message), ``returncode``
+``interact``      a debugger is about to take the terminal (``terminal`` mode with ``ack``)
 ``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
 
 After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
 the given node ids in the given order (all, in collection order, if null); ``{"cmd": "exit"}``
 ends the session without running anything. While running, ``{"cmd": "stop"}`` or end of file
 on ``cmd_fd`` (the parent went away) stops after the current test. The parent decides when to
-stop across members, so ``--maxfail``/``-x`` and ``--pdb`` are neutralised here.
+stop across members, so ``--maxfail``/``-x`` are neutralised here.
+
+Output (``mode`` in the options): ``captured``, the default: pytest's terminal output and
+whatever escapes capture go to stdout/stderr, which the parent keeps for crash messages.
+``relay`` (``-s``) and ``terminal`` (the standard streams are the parent's terminal): the
+parent shows the child's output to the user, so this side's terminal reporter writes nowhere
+(except the traceback that ``--pdb`` prints before the debugger starts). With ``ack`` set,
+the child waits for ``{"cmd": "go"}`` after each ``logstart`` and before a debugger takes the
+terminal (after sending ``interact``), so that the parent has written everything before it and
+the output comes in the order plain pytest would print it. ``--pdb`` is neutralised unless the
+mode is ``terminal``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import gc
 import json
 import os
 import platform
 import queue
+import signal
 import sys
 import threading
 from typing import Any
@@ -59,16 +77,25 @@ def _default(obj: object) -> object:
 
 
 class _Channel:
-    """Writes JSON lines to the parent's message pipe."""
+    """Writes JSON lines to the parent's message pipe.
 
-    def __init__(self, fd: int) -> None:
+    With ``flush_output`` (the parent relays stdout and stderr), the test's buffered output
+    is flushed first, so that it reaches the parent before the message that follows it.
+    """
+
+    def __init__(self, fd: int, *, flush_output: bool = False) -> None:
         os.set_inheritable(fd, False)
         self._out = open(fd, "wb", buffering=1 << 16)  # noqa: SIM115
         self._lock = threading.Lock()
+        self._flush_output = flush_output
 
     def send(self, kind: str, **fields: Any) -> None:
         fields["kind"] = kind
         line = json.dumps(fields, default=_default, separators=(",", ":")).encode() + b"\n"
+        if self._flush_output:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    stream.flush()
         with self._lock:
             self._out.write(line)
             self._out.flush()
@@ -80,6 +107,7 @@ class _Commands:
     def __init__(self, fd: int) -> None:
         os.set_inheritable(fd, False)
         self.first: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.go: queue.Queue[bool] = queue.Queue()
         self.stop = threading.Event()
         self._fd = fd
         threading.Thread(target=self._read, name="wsenv-commands", daemon=True).start()
@@ -101,10 +129,18 @@ class _Commands:
                     continue
                 if command.get("cmd") == "stop":
                     self.stop.set()
+                elif command.get("cmd") == "go":
+                    self.go.put(True)
                 else:
                     self.first.put(command)
         self.stop.set()
+        self.go.put(False)
         self.first.put({"cmd": "exit"})
+
+    def wait_go(self) -> None:
+        """Wait until the parent says go (or is gone)."""
+        if self.go.get() is False:
+            self.go.put(False)  # the parent went away: never wait again
 
 
 def _warning_data(message: Any) -> dict[str, Any]:
@@ -120,24 +156,139 @@ def _warning_data(message: Any) -> dict[str, Any]:
     }
 
 
+class _CurrentStdout:
+    """A file that writes to whatever ``sys.stdout`` is at the time of the write."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+
 class _ChildPlugin:
-    def __init__(self, channel: _Channel, commands: _Commands) -> None:
+    def __init__(
+        self, channel: _Channel, commands: _Commands, *, mode: str = "captured", ack: bool = False
+    ) -> None:
         self.channel = channel
         self.commands = commands
+        self.mode = mode
+        self.ack = ack
         self.deselected: list[str] = []
         self.config: Any = None
+        self._writer: Any = None  # the terminal reporter's writer, when it is silenced
+        # set by the parent, read once and removed: the tests do not see them
+        self.ini_keys = [k for k in os.environ.pop("PYTEST_WSENV_INI_KEYS", "").split(",") if k]
+        self.foreign = json.loads(os.environ.pop("PYTEST_WSENV_FOREIGN_OPTIONS", "[]"))
+        self.undefined_report = os.environ.pop("PYTEST_WSENV_UNDEFINED_REPORT", "")
+
+    def pytest_addoption(self, parser: Any) -> None:
+        # the parent's ini keys are known here, where pytest-wsenv may not be installed
+        for key in self.ini_keys:
+            parser.addini(key, "pytest-wsenv setting (read by the parent session)")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_load_initial_conftests(self, early_config: Any, parser: Any, args: Any) -> Any:
+        """Options the parent did not define: passed on where a plugin or an initial
+        conftest.py of this environment defines them, else dropped and reported."""
+        result = yield
+        undefined: list[str] = []
+        defined: list[str] = []
+        for tokens in self.foreign:
+            _, unknown = parser.parse_known_and_unknown_args(tokens)
+            if unknown and unknown[0] == tokens[0]:
+                undefined.append(tokens[0].split("=", 1)[0])
+            else:
+                defined += tokens
+        args[:0] = defined
+        if self.undefined_report:
+            with open(self.undefined_report, "w", encoding="utf-8") as out:
+                json.dump(undefined, out)
+        return result
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config: Any) -> None:
         self.config = config
         config.option.maxfail = 0
-        config.option.usepdb = False
+        if self.mode != "terminal":
+            config.option.usepdb = False
+        if self.mode != "captured":
+            self._silence_terminal_reporter(config)
+        if self.mode != "terminal" and not os.environ.get("PYTHONBREAKPOINT"):
+            self._refuse_debugger(config)
+
+    def _refuse_debugger(self, config: Any) -> None:
+        """Without the terminal, ``breakpoint()`` would read end-of-file and quit the session;
+        it fails the test instead, saying what gives it a terminal."""
+        import pdb
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            __tracebackhide__ = True
+            pytest.fail(
+                "breakpoint() needs the terminal, and this member's child has none: pytest-wsenv "
+                "gives it to a child when pytest runs on a terminal and one child runs at a time "
+                "(without -n)",
+                pytrace=False,
+            )
+
+        saved = sys.breakpointhook, pdb.set_trace
+        sys.breakpointhook = refuse
+        pdb.set_trace = refuse
+
+        def restore() -> None:
+            sys.breakpointhook, pdb.set_trace = saved
+
+        config.add_cleanup(restore)
+
+    def _silence_terminal_reporter(self, config: Any) -> None:
+        """The parent reports; this side's report would be shown twice (private API of
+        pytest's TerminalWriter, guarded: without it the child's report shows as well)."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)
+        if writer is not None and hasattr(writer, "_file"):
+            writer._file = open(os.devnull, "w")  # noqa: SIM115
+            self._writer = writer
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_exception_interact(self, node: Any, call: Any, report: Any) -> Any:
+        """``--pdb``: the parent first shows the failure, then pytest's traceback and the
+        debugger get the terminal."""
+        if self.mode != "terminal" or not self.config.option.usepdb:
+            return (yield)
+        if self.ack:
+            self.channel.send("interact")
+            self.commands.wait_go()
+        writer, devnull = self._writer, None
+        if writer is not None:
+            devnull, writer._file = writer._file, _CurrentStdout()
+        try:
+            return (yield)
+        finally:
+            if writer is not None:
+                writer._file = devnull
 
     def pytest_sessionstart(self, session: Any) -> None:
-        self.channel.send("session", rootpath=str(session.config.rootpath))
+        self.channel.send(
+            "session",
+            rootpath=str(session.config.rootpath),
+            timeout=session.config.pluginmanager.hasplugin("timeout"),
+        )
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.channel.send("internalerror", text=str(excrepr))
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        if isinstance(excinfo.value, pytest.exit.Exception):  # pytest.exit(), pdb's quit
+            self.channel.send(
+                "interrupted", exit=str(excinfo.value.msg), returncode=excinfo.value.returncode
+            )
+            return
+        crash = getattr(excinfo.getrepr(style="short"), "reprcrash", None)
+        where = f"{crash.path}:{crash.lineno}" if crash is not None else ""
+        self.channel.send("interrupted", where=where)
 
     def _serialize(self, report: Any) -> Any:
         return self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
@@ -158,6 +309,8 @@ class _ChildPlugin:
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.channel.send("logstart", nodeid=nodeid, location=location)
+        if self.ack:
+            self.commands.wait_go()
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.channel.send("testreport", report=self._serialize(report))
@@ -230,9 +383,32 @@ class _ChildPlugin:
         )
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the process that started it ends (the parent
+    pytest, or the fork server, which ends with it), whatever way it ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent ended before the call: nobody will read us
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     options = json.loads(argv[0])
-    channel = _Channel(int(options["msg_fd"]))
+    if options.get("stacks") and hasattr(signal, "SIGUSR1"):
+        # the parent asks for every thread's stack before it kills a test that ran too long
+        stacks = open(options["stacks"], "w")  # noqa: SIM115 - open while the child lives
+        faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+    mode = str(options.get("mode") or "captured")
+    channel = _Channel(int(options["msg_fd"]), flush_output=mode == "relay")
     commands = _Commands(int(options["cmd_fd"]))
     channel.send(
         "hello",
@@ -242,7 +418,8 @@ def main(argv: list[str]) -> int:
         pid=os.getpid(),
         executable=sys.executable,
     )
-    return int(pytest.main(list(argv[1:]), plugins=[_ChildPlugin(channel, commands)]))
+    plugin = _ChildPlugin(channel, commands, mode=mode, ack=bool(options.get("ack")))
+    return int(pytest.main(list(argv[1:]), plugins=[plugin]))
 
 
 if __name__ == "__main__":

@@ -30,12 +30,8 @@ class ExitHandling(SessionPart):
 
     max_restarts: int
     _session: pytest.Session | None
-    _interrupted: str | None
 
     def _is_stopping(self) -> bool:
-        raise NotImplementedError
-
-    def _stop(self, reason: str) -> None:
         raise NotImplementedError
 
     def _fail(self, m: Member, text: str) -> None:
@@ -105,13 +101,20 @@ class ExitHandling(SessionPart):
     ) -> None:
         unit = m.unit
         remaining = [i for i in m.pending if unit is None or i != unit.nodeid]
-        restart = bool(remaining) and not self._stopping and m.restarts < self.max_restarts
+        restart = (
+            bool(remaining)
+            and not self._stopping
+            and not m.out_of_time
+            and m.restarts < self.max_restarts
+        )
         notice = ""
         if remaining and not self._stopping:
             notice = (
                 f"\n\nthe member's remaining {len(remaining)} test(s) continue in a new child "
                 f"(restart {m.restarts + 1} of {self.max_restarts})"
                 if restart
+                else f"\n\nthe member's remaining {len(remaining)} test(s) are not run"
+                if m.out_of_time
                 else f"\n\nno restart left ({self.max_restarts} allowed): the member's "
                 f"remaining {len(remaining)} test(s) are not run"
             )
@@ -125,12 +128,12 @@ class ExitHandling(SessionPart):
                     else "teardown"
                 )
                 nodeid = self._need_mapper(m).nodeid(unit.nodeid)
-                self._replay_failure(
-                    m,
-                    unit.nodeid,
-                    when,
-                    f"member {m.name!r} crashed while running {nodeid!r} ({how}){output}{notice}",
+                text = (
+                    m.timed_out
+                    if m.timed_out is not None
+                    else f"member {m.name!r} crashed while running {nodeid!r} ({how}){output}"
                 )
+                self._replay_failure(m, unit.nodeid, when, text + notice)
             elif collecting:
                 text = (
                     f"member {m.name!r}: its restarted pytest exited ({how}) before collecting"
@@ -139,8 +142,14 @@ class ExitHandling(SessionPart):
                 self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
             else:
                 phase = "between tests" if remaining else "after its last test"
-                text = f"member {m.name!r}: its pytest exited ({how}) {phase}{output}{notice}"
-                self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
+                text = (
+                    m.timed_out
+                    if m.timed_out is not None
+                    else f"member {m.name!r}: its pytest exited ({how}) {phase}{output}"
+                )
+                self._hook().pytest_collectreport(
+                    report=member_error_report(m.nodeid, text + notice)
+                )
         m.unit = None
         if unit is not None:
             m.pending.pop(unit.nodeid, None)
@@ -151,6 +160,8 @@ class ExitHandling(SessionPart):
             if m.state is State.COLLECTING:
                 return
             reason = f"not run: member {m.name!r}: its pytest could not be restarted"
+        elif m.out_of_time:
+            reason = f"not run: member {m.name!r} ran out of time (--ws-member-timeout)"
         else:
             reason = (
                 f"not run: member {m.name!r} crashed {m.restarts + 1} time(s) and no restart "
@@ -182,4 +193,6 @@ class ExitHandling(SessionPart):
         ]
         for report in reports:
             setattr(report, "wsenv_member", m.key)  # noqa: B010
-        self._replay_unit(m, child_id, location, reports)
+            if unit is None or report not in unit.reports:
+                self._label(m, report)
+        self._replay_unit(m, child_id, location, reports, unit)

@@ -141,8 +141,8 @@ class Forked:
     way to learn its exit code."""
 
     pid: int
-    stdout: int
-    stderr: int
+    stdout: int | None  # None when the child writes to the terminal
+    stderr: int | None
     server: ForkServer
 
     def wait(self) -> int | None:
@@ -152,8 +152,9 @@ class Forked:
     def close(self) -> None:
         """Close the parent's ends of the output pipes."""
         for fd in (self.stdout, self.stderr):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 #: Bytes of a fork server's stderr kept for the reason it ended.
@@ -217,13 +218,23 @@ class ForkServer:
         executable: Path,
         msg_fd: int,
         cmd_fd: int,
+        terminal: int | None = None,
     ) -> Forked | None:
         """Fork a child running ``argv`` (``sys.argv`` of the child script, whose message
-        and command descriptors are then 3 and 4); ``None`` when the server cannot."""
+        and command descriptors are then 3 and 4); ``None`` when the server cannot.
+
+        The child's stdout and stderr are new pipes, or with ``terminal`` (a descriptor of
+        the parent's terminal) that terminal, also as its stdin.
+        """
         if not self.ready or self._ended:
             return None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        if terminal is not None:
+            out_r, out_w, err_r, err_w = None, terminal, None, terminal
+            fds = [terminal, terminal, msg_fd, cmd_fd, terminal]
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            fds = [out_w, err_w, msg_fd, cmd_fd]
         answer: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         request = {"argv": argv, "cwd": str(cwd), "env": dict(env), "executable": str(executable)}
         try:
@@ -233,19 +244,19 @@ class ForkServer:
                 with self._state:
                     self._answers[request_id] = answer
                 data = json.dumps({"id": request_id, **request}).encode()
-                socket.send_fds(
-                    self._sock, [len(data).to_bytes(8, "big")], [out_w, err_w, msg_fd, cmd_fd]
-                )
+                socket.send_fds(self._sock, [len(data).to_bytes(8, "big")], fds)
                 self._sock.sendall(data)
             pid = answer.get(timeout=FORK_TIMEOUT)
         except (OSError, queue.Empty):
             pid = None
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            if terminal is None:
+                os.close(out_w)
+                os.close(err_w)
         if pid is None:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in (out_r, err_r):
+                if fd is not None:
+                    os.close(fd)
             return None
         return Forked(pid, out_r, err_r, self)
 

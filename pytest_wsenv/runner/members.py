@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,15 +57,21 @@ UNRESOLVED = (State.PENDING, State.PREPARING, State.COLLECTING)
 
 
 class Unit:
-    """The events of one child test, replayed together at its ``logfinish``."""
+    """The events of one child test, replayed together at its ``logfinish`` (or live)."""
 
-    __slots__ = ("location", "nodeid", "phases", "reports")
+    __slots__ = ("began", "location", "nodeid", "phases", "replayed", "reports", "started")
 
     def __init__(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.nodeid = nodeid
         self.location = location
         self.reports: list[pytest.TestReport] = []
         self.phases: set[str] = set()
+        #: Replayed live (as its events arrive): its logstart and the first ``replayed``
+        #: reports have been replayed already.
+        self.started = False
+        self.replayed = 0
+        #: when the parent learnt that the test started (``time.monotonic``)
+        self.began = time.monotonic()
 
 
 class Member:
@@ -106,6 +113,15 @@ class Member:
         self.started: float | None = None
         self.ended: float | None = None
         self.returncode: int | None = None
+        #: when the member's tests started running (``time.monotonic``), for its time limit
+        self.run_began: float | None = None
+        #: why the parent killed the current child: a test or the member ran out of time
+        self.timed_out: str | None = None
+        self.out_of_time = False  # the member as a whole: nothing more runs
+        #: the file the current child writes its stacks into when asked (``SIGUSR1``)
+        self.stacks: str | None = None
+        #: the child has pytest-timeout and enforces its limits itself
+        self.own_timeout = False
 
     @property
     def nodeid(self) -> str:

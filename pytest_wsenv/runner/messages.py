@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_wsenv.runner.members import Member, Unit
 from pytest_wsenv.runner.parts import SessionPart
 from pytest_wsenv.runner.protocol import (
@@ -29,6 +31,13 @@ class MessageHandling(SessionPart):
 
     _parent_root: Path
     _parent_cwd: Path
+    _several_members: bool
+    _several_pythons: bool
+    _exit: tuple[str, int | None] | None
+    #: tests are replayed as their events arrive (one child at a time, its output shown)
+    _live: bool
+    #: the children wait for "go" at each test start
+    _ack: bool
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -47,6 +56,7 @@ class MessageHandling(SessionPart):
             m.hello = data
         elif kind == "session":
             m.mapper = self._mapper(m, str(data.get("rootpath")))
+            m.own_timeout = bool(data.get("timeout"))
         elif kind == "collectreport":
             report = self._rebuild(m, data.get("report"))
             if m.restarting:
@@ -61,6 +71,10 @@ class MessageHandling(SessionPart):
             self._on_collected(m, data)
         elif kind == "logstart":
             m.unit = Unit(str(data.get("nodeid")), self._location(m, data.get("location")))
+            if self._live and not self._stopping:
+                self._live_start(m, m.unit)
+            if self._ack and m.child is not None:
+                m.child.send({"cmd": "go"})
         elif kind == "testreport":
             report = self._rebuild(m, data.get("report"))
             if m.unit is None:
@@ -68,15 +82,32 @@ class MessageHandling(SessionPart):
             else:
                 m.unit.reports.append(report)
                 m.unit.phases.add(str(report.when))
+                if m.unit.started:
+                    self._hook().pytest_runtest_logreport(report=report)
+                    m.unit.replayed += 1
         elif kind == "logfinish":
             unit, m.unit = m.unit, None
             if unit is not None:
-                if self._stopping:
+                if self._stopping and not unit.started:
                     m.pending.pop(unit.nodeid, None)
                 else:
-                    self._replay_unit(m, unit.nodeid, unit.location, unit.reports)
+                    self._replay_unit(m, unit.nodeid, unit.location, unit.reports, unit)
+        elif kind == "interact":
+            # a debugger is about to take the terminal: what came before is on it
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.ensure_newline()
+                reporter.flush()
+            if m.child is not None:
+                m.child.send({"cmd": "go"})
         elif kind == "internalerror":
             m.internal_error = str(data.get("text"))
+        elif kind == "interrupted":
+            if "exit" in data:
+                code = data.get("returncode")
+                self._on_exit_called(m, str(data["exit"]), code if isinstance(code, int) else None)
+            else:
+                self._on_interrupted(m, str(data.get("where") or ""))
         elif kind == "finished":
             m.finished = data
             # Its tests are done: the next child may run while this one exits.
@@ -84,6 +115,35 @@ class MessageHandling(SessionPart):
                 self._release_run_slot(m)
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
+
+    def _live_start(self, m: Member, unit: Unit) -> None:
+        """Replay ``unit``'s start now; its reports follow as they arrive."""
+        nodeid = self._need_mapper(m).nodeid(unit.nodeid)
+        self._hook().pytest_runtest_logstart(nodeid=nodeid, location=unit.location)
+        unit.started = True
+
+    def _on_interrupted(self, m: Member, where: str) -> None:
+        """A test raised KeyboardInterrupt: the session ends as pytest's would ("Interrupted",
+        exit code 2); the interrupted test has no result, and nothing else runs."""
+        if self._interrupted or self._stopping:
+            return
+        m.unit = None
+        path, sep, line = where.rpartition(":")
+        if sep and os.path.isabs(path):
+            where = f"{os.path.relpath(path, self._parent_cwd)}:{line}"
+        self._interrupted = f"KeyboardInterrupt in member {m.name!r}" + (
+            f" at {where}" if where else ""
+        )
+        self._stop(self._interrupted)
+
+    def _on_exit_called(self, m: Member, message: str, returncode: int | None) -> None:
+        """A test called ``pytest.exit()`` (or quit the debugger): the whole session exits."""
+        if self._interrupted or self._stopping:
+            return
+        m.unit = None
+        self._exit = (message, returncode)
+        self._interrupted = message
+        self._stop(message)
 
     def _mapper(self, m: Member, rootpath: str) -> PathMapper:
         spec = m.spec
@@ -110,7 +170,7 @@ class MessageHandling(SessionPart):
         return m.mapper
 
     def _rebuild(self, m: Member, data: Any) -> Any:
-        return rebuild_report(
+        report = rebuild_report(
             self.config,
             data,
             self._need_mapper(m),
@@ -118,6 +178,25 @@ class MessageHandling(SessionPart):
             key=m.key,
             child_pytest=m.child_pytest,
         )
+        if isinstance(report, pytest.TestReport):
+            self._label(m, report)
+        return report
+
+    def _label(self, m: Member, report: pytest.TestReport) -> None:
+        """Say who ran ``report``: the member and Python as junit ``<properties>``, and in
+        the FAILURES header (the location's domain) when the session has more than one."""
+        python = None if m.hello is None else str(m.hello.get("python") or "") or None
+        report.user_properties.append(("wsenv.member", m.name))
+        if python is not None:
+            report.user_properties.append(("wsenv.python", python))
+        who = []
+        if self._several_members:
+            who.append(f"member {m.name}")
+        if self._several_pythons and python is not None:
+            who.append("py" + ".".join(python.split(".")[:2]))
+        if who and report.location is not None:
+            path, lineno, domain = report.location
+            report.location = (path, lineno, f"{domain} ({', '.join(who)})")
 
     def _location(self, m: Member, location: Any) -> tuple[str, int | None, str]:
         mapper = self._need_mapper(m)

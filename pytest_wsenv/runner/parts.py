@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_wsenv.runner.members import Member
+from pytest_wsenv.runner.members import Member, Unit
 from pytest_wsenv.runner.protocol import PathMapper
 
 __all__ = ["SessionPart"]
@@ -23,6 +23,7 @@ class SessionPart:
 
     config: pytest.Config
     _stopping: str | None
+    _interrupted: str | None
 
     def _hook(self) -> Any:
         raise NotImplementedError
@@ -30,7 +31,13 @@ class SessionPart:
     def _need_mapper(self, m: Member) -> PathMapper:
         raise NotImplementedError
 
+    def _label(self, m: Member, report: pytest.TestReport) -> None:
+        raise NotImplementedError
+
     def _release_run_slot(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _stop(self, reason: str) -> None:
         raise NotImplementedError
 
     def _replay_unit(
@@ -39,5 +46,6 @@ class SessionPart:
         child_id: str,
         location: tuple[str, int | None, str],
         reports: Sequence[pytest.TestReport],
+        unit: Unit | None = None,
     ) -> None:
         raise NotImplementedError

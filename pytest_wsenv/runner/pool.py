@@ -15,6 +15,7 @@ of the children it stopped, so nothing they started survives.
 from __future__ import annotations
 
 import dataclasses
+import os
 import queue
 import signal
 import threading
@@ -26,7 +27,14 @@ from typing import Any, Protocol
 from pytest_wsenv.errors import EnvBuildError, WsenvError
 from pytest_wsenv.runner.forkserver import ForkServers
 from pytest_wsenv.runner.members import Member, State
-from pytest_wsenv.runner.process import ChildProcess, Exited, Garbage, Message
+from pytest_wsenv.runner.process import (
+    ChildProcess,
+    Exited,
+    Garbage,
+    Message,
+    Output,
+    OutputOptions,
+)
 from pytest_wsenv.runner.protocol import protocol_error
 from pytest_wsenv.runner.spec import ChildSpec
 
@@ -50,6 +58,8 @@ class Listener(Protocol):
 
     def on_exit(self, m: Member, event: Exited) -> None: ...
 
+    def on_output(self, m: Member, stream: int, data: bytes) -> None: ...
+
 
 class ChildPool:
     def __init__(
@@ -60,8 +70,11 @@ class ChildPool:
         collect_parallel: int,
         grace: float,
         fork: bool = True,
+        output: Callable[[], OutputOptions] = OutputOptions,
     ) -> None:
         self.members = members
+        #: how each child started writes its output
+        self.output = output
         #: warm interpreters to fork children from (see ``forkserver.py``)
         self.forks = ForkServers() if fork else None
         self.listener = listener
@@ -125,7 +138,14 @@ class ChildPool:
         """Start a child for ``m.spec`` (first start or restart); OSError if it cannot."""
         assert m.spec is not None
         m.reset_child(None)
-        child = ChildProcess(m.spec, self.events, m, self.forks)
+        output = self.output()
+        m.stacks = output.stacks
+        m.timed_out = None
+        try:
+            child = ChildProcess(m.spec, self.events, m, self.forks, output)
+        finally:
+            if output.terminal is not None:
+                os.close(output.terminal)
         m.reset_child(child)
         m.state = State.COLLECTING
         self._children.append(child)
@@ -143,13 +163,28 @@ class ChildPool:
     def alive(self) -> int:
         return self._alive
 
-    def pump(self, done: Callable[[], bool]) -> None:
-        """Handle events until ``done()``; blocks on the queue in between."""
+    def pump(
+        self,
+        done: Callable[[], bool],
+        *,
+        timer: Callable[[], float | None] | None = None,
+        on_time: Callable[[], None] | None = None,
+    ) -> None:
+        """Handle events until ``done()``; blocks on the queue in between, at most until the
+        next deadline that ``timer()`` names (seconds from now, or None), when it calls
+        ``on_time()``."""
         while not done():
             if self._alive == 0 and self._preparing == 0:
                 states = ", ".join(f"{m.key}={m.state.value}" for m in self.members)
                 raise RuntimeError(f"pytest-wsenv runner is waiting for nothing ({states})")
-            self._handle(self.events.get())
+            wait = timer() if timer is not None else None
+            try:
+                event = self.events.get(timeout=None if wait is None else max(wait, 0.0))
+            except queue.Empty:
+                if on_time is not None:
+                    on_time()
+                continue
+            self._handle(event)
 
     def drain_nowait(self) -> None:
         while True:
@@ -169,6 +204,11 @@ class ChildPool:
             m = self._note_exit(event)
             if m is not None and m.child is event.child and not self.aborted:
                 self.listener.on_exit(m, event)
+        elif isinstance(event, Output):
+            m = event.child.owner
+            assert isinstance(m, Member)
+            if m.child is event.child and not self.aborted:
+                self.listener.on_output(m, event.stream, event.data)
         elif isinstance(event, Garbage):
             m = event.child.owner
             assert isinstance(m, Member)

@@ -29,13 +29,22 @@ from pytest_wsenv.runner.protocol import (
     CHILD_SCRIPT,
     SCHEMA_VERSION,
     Command,
+    OutputMode,
     decode_line,
 )
 from pytest_wsenv.runner.protocol import encode_command as _encode
 from pytest_wsenv.runner.spec import ChildSpec
 from pytest_wsenv.runner.zygote import CMD_FD, MSG_FD
 
-__all__ = ["OUTPUT_TAIL_BYTES", "ChildProcess", "Exited", "Garbage", "Message"]
+__all__ = [
+    "OUTPUT_TAIL_BYTES",
+    "ChildProcess",
+    "Exited",
+    "Garbage",
+    "Message",
+    "Output",
+    "OutputOptions",
+]
 
 #: How much of a child's stdout and of its stderr is kept for crash messages.
 OUTPUT_TAIL_BYTES = 32 * 1024
@@ -61,7 +70,16 @@ class Exited:
     stderr: bytes
 
 
-Event = Message | Garbage | Exited
+@dataclasses.dataclass(frozen=True, slots=True)
+class Output:
+    """What a relayed child wrote to its stdout (``stream`` 1) or stderr (2)."""
+
+    child: ChildProcess
+    stream: int
+    data: bytes
+
+
+Event = Message | Garbage | Exited | Output
 
 
 class _Tail:
@@ -80,25 +98,60 @@ class _Tail:
         return b"".join(self._chunks)[-self._limit :]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """How a child's output reaches the user (see ``child.py``): ``mode``; ``ack``, whether
+    the child waits for the parent at each test start; ``terminal``, a descriptor of the
+    parent's terminal (``terminal`` mode), given to the child as its standard streams."""
+
+    mode: OutputMode = "captured"
+    ack: bool = False
+    terminal: int | None = None
+    #: pytest options that go with the mode (``--capture=no``, ``--pdb``, ``--trace``)
+    args: tuple[str, ...] = ()
+    #: where the child writes its threads' stacks on ``SIGUSR1`` (time limits)
+    stacks: str | None = None
+
+    def child_options(self, msg_fd: int, cmd_fd: int) -> str:
+        options: dict[str, Any] = {"schema": SCHEMA_VERSION, "msg_fd": msg_fd, "cmd_fd": cmd_fd}
+        if self.mode != "captured":
+            options["mode"] = self.mode
+        if self.ack:
+            options["ack"] = True
+        if self.stacks:
+            options["stacks"] = self.stacks
+        return json.dumps(options)
+
+
 class _Started:
     """A child started as a new interpreter."""
 
-    def __init__(self, spec: ChildSpec, msg_write: int, cmd_read: int) -> None:
-        options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": msg_write, "cmd_fd": cmd_read})
+    def __init__(
+        self, spec: ChildSpec, msg_write: int, cmd_read: int, output: OutputOptions
+    ) -> None:
+        options = output.child_options(msg_write, cmd_read)
+        stdio: Any = subprocess.PIPE if output.terminal is None else output.terminal
         self.proc = subprocess.Popen(
-            [str(spec.python), "-c", BOOTSTRAP, str(CHILD_SCRIPT), options, *spec.args],
+            [
+                str(spec.python),
+                "-c",
+                BOOTSTRAP,
+                str(CHILD_SCRIPT),
+                options,
+                *output.args,
+                *spec.args,
+            ],
             cwd=spec.rootdir,
             env=dict(spec.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL if output.terminal is None else output.terminal,
+            stdout=stdio,
+            stderr=stdio,
             pass_fds=(msg_write, cmd_read),
             start_new_session=True,
         )
-        assert self.proc.stdout is not None and self.proc.stderr is not None
         self.pid = self.proc.pid
-        self.stdout = self.proc.stdout.fileno()
-        self.stderr = self.proc.stderr.fileno()
+        self.stdout = None if self.proc.stdout is None else self.proc.stdout.fileno()
+        self.stderr = None if self.proc.stderr is None else self.proc.stderr.fileno()
 
     def wait(self) -> int | None:
         return self.proc.wait()
@@ -111,7 +164,11 @@ class _Started:
 
 
 def _fork(
-    spec: ChildSpec, forks: ForkServers | None, msg_write: int, cmd_read: int
+    spec: ChildSpec,
+    forks: ForkServers | None,
+    msg_write: int,
+    cmd_read: int,
+    output: OutputOptions,
 ) -> tuple[Forked | None, str | None]:
     """The forked child, or ``None`` and why not (``None`` when forking is off)."""
     if forks is None:
@@ -121,14 +178,14 @@ def _fork(
     server = forks.ready(spec.runtime)
     if server is None:
         return None, forks.why_not(spec.runtime)
-    options = json.dumps({"schema": SCHEMA_VERSION, "msg_fd": MSG_FD, "cmd_fd": CMD_FD})
     forked = server.spawn(
-        [str(CHILD_SCRIPT), options, *spec.args],
+        [str(CHILD_SCRIPT), output.child_options(MSG_FD, CMD_FD), *output.args, *spec.args],
         cwd=spec.rootdir,
         env=spec.env,
         executable=spec.python,
         msg_fd=msg_write,
         cmd_fd=cmd_read,
+        terminal=output.terminal,
     )
     return forked, None if forked is not None else "the fork server did not fork it"
 
@@ -146,17 +203,20 @@ class ChildProcess:
         events: queue.SimpleQueue[Any],
         owner: object,
         forks: ForkServers | None = None,
+        output: OutputOptions | None = None,
     ) -> None:
         self.spec = spec
         self.owner = owner
+        output = output or OutputOptions()
+        self._relay = output.mode == "relay"
         self.started = time.monotonic()
         self.returncode: int | None = None
         msg_read, msg_write = os.pipe()
         cmd_read, cmd_write = os.pipe()
         try:
-            started, self.not_forked = _fork(spec, forks, msg_write, cmd_read)
+            started, self.not_forked = _fork(spec, forks, msg_write, cmd_read, output)
             self.forked = started is not None
-            self._child: _Started | Forked = started or _Started(spec, msg_write, cmd_read)
+            self._child: _Started | Forked = started or _Started(spec, msg_write, cmd_read, output)
         except BaseException:
             for fd in (msg_read, msg_write, cmd_read, cmd_write):
                 os.close(fd)
@@ -195,6 +255,11 @@ class ChildProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signum)
 
+    def signal_child(self, signum: int) -> None:
+        """Send ``signum`` to the child alone (not what it started)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signum)
+
     def kill_leftovers(self) -> None:
         """SIGKILL whatever is left of the child's process group after the child exited."""
         self.signal_group(signal.SIGKILL)
@@ -208,38 +273,77 @@ class ChildProcess:
     def _read(self) -> None:
         stdout, stderr = _Tail(OUTPUT_TAIL_BYTES), _Tail(OUTPUT_TAIL_BYTES)
         returncode = -1
+        exited: int | None = None
         try:
-            out_fd, err_fd = self._child.stdout, self._child.stderr
-            tails = {out_fd: stdout, err_fd: stderr}
+            streams = {
+                fd: (number, tail)
+                for fd, number, tail in (
+                    (self._child.stdout, 1, stdout),
+                    (self._child.stderr, 2, stderr),
+                )
+                if fd is not None
+            }
+            if self._relay:
+                for fd in streams:
+                    os.set_blocking(fd, False)
+            exited = _exit_watch(self.pid)
             with selectors.DefaultSelector() as selector:
-                for fd in (self._msg_fd, out_fd, err_fd):
+                for fd in (self._msg_fd, *streams):
                     selector.register(fd, selectors.EVENT_READ)
+                if exited is not None:
+                    selector.register(exited, selectors.EVENT_READ)
                 pending = b""
                 msg_open = True
                 while msg_open:
-                    for key, _ in selector.select():
-                        data = _read_some(key.fd)
-                        if key.fd == self._msg_fd:
-                            if not data:
-                                msg_open = False
-                                if pending:
-                                    self._put_line(pending)
-                                break
+                    ready = {key.fd for key, _ in selector.select()}
+                    if exited is not None and exited in ready:
+                        # The child is gone. Something it started may still hold the
+                        # message pipe open: take what is there and stop waiting for more.
+                        os.set_blocking(self._msg_fd, False)
+                        while data := _read_ready(self._msg_fd):
                             pending = self._put_lines(pending + data)
-                        elif data:
-                            tails[key.fd].add(data)
-                        else:
-                            selector.unregister(key.fd)
+                        if pending:
+                            self._put_line(pending)
+                        break
+                    # Output first: what a relayed child wrote before a message is shown
+                    # before that message is handled.
+                    for fd, (number, tail) in streams.items():
+                        if fd not in ready and not (self._relay and self._msg_fd in ready):
+                            continue
+                        if fd not in selector.get_map():
+                            continue
+                        data = _read_ready(fd)
+                        if data is None:
+                            continue
+                        if not data:
+                            selector.unregister(fd)
+                            continue
+                        tail.add(data)
+                        if self._relay:
+                            self._events.put(Output(self, number, data))
+                    if self._msg_fd in ready:
+                        data = _read_some(self._msg_fd)
+                        if not data:
+                            msg_open = False
+                            if pending:
+                                self._put_line(pending)
+                            break
+                        pending = self._put_lines(pending + data)
                 returncode = self._wait(stderr)
                 # The child is gone; whatever it started may still hold stdout/stderr open,
                 # so take only what is already there.
-                for fd, tail in tails.items():
-                    _drain_nonblocking(fd, tail)
+                for fd, (number, tail) in streams.items():
+                    rest = _drain_nonblocking(fd, tail)
+                    if rest and self._relay:
+                        self._events.put(Output(self, number, rest))
         except BaseException as exc:  # the reader must never raise
             stderr.add(f"\n[pytest-wsenv reader error: {exc!r}]\n".encode())
             with contextlib.suppress(BaseException):
                 returncode = self._wait(stderr)
         finally:
+            if exited is not None:
+                with contextlib.suppress(OSError):
+                    os.close(exited)
             with contextlib.suppress(OSError):
                 os.close(self._msg_fd)
             self._child.close()
@@ -271,10 +375,34 @@ def _read_some(fd: int) -> bytes:
         return b""
 
 
-def _drain_nonblocking(fd: int, tail: _Tail) -> None:
+def _exit_watch(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` ends (Linux's pidfd), or None."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # gone already, or a kernel without pidfd
+        return None
+
+
+def _read_ready(fd: int) -> bytes | None:
+    """What ``fd`` holds now; ``None`` when nothing (non-blocking), ``b""`` at its end."""
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _drain_nonblocking(fd: int, tail: _Tail) -> bytes:
+    """Add what ``fd`` holds now to ``tail``; return it."""
+    chunks = []
     try:
         os.set_blocking(fd, False)
         while data := os.read(fd, 1 << 16):
             tail.add(data)
+            chunks.append(data)
     except OSError:
         pass
+    return b"".join(chunks)

@@ -35,6 +35,7 @@ __all__ = [
     "CollectedMsg",
     "Command",
     "HelloMsg",
+    "OutputMode",
     "decode_line",
     "encode_command",
     "rebuild_report",
@@ -79,8 +80,15 @@ class CollectedMsg(TypedDict):
 
 
 class Command(TypedDict, total=False):
-    cmd: Literal["run", "stop", "exit"]
+    cmd: Literal["run", "stop", "exit", "go"]
     ids: list[str] | None
+
+
+#: How a child's output reaches the user (``mode`` in the child's options):
+#: ``captured`` (pytest captures it into reports; the rest is kept for crash messages),
+#: ``relay`` (``-s``: the parent copies it to its own output as it comes) or ``terminal``
+#: (the child has the parent's terminal as its standard streams, for ``-s`` and debuggers).
+OutputMode = Literal["captured", "relay", "terminal"]
 
 
 def encode_command(command: Command) -> bytes:

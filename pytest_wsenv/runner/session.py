@@ -58,6 +58,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import signal
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -73,16 +76,21 @@ from pytest_wsenv.runner.members import (
     ChildSummary,
     Member,
     State,
+    Unit,
     classify,
     summarize,
 )
 from pytest_wsenv.runner.messages import MessageHandling
+from pytest_wsenv.runner.output import OutputRelay, child_args, open_terminal, output_mode
 from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
+from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
+from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
+from pytest_wsenv.runner.timeouts import BACKSTOP, Limits
 
 __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
 
@@ -106,6 +114,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
     :param max_idle: How many collected children may wait for their turn to run; a member
         collected beyond that is parked (its child exits, and a new one collects again when
         its turn comes), which bounds processes, memory and descriptors in big workspaces.
+    :param limits: Time limits per test and per member (see ``timeouts.py``).
     """
 
     def __init__(
@@ -119,6 +128,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         grace: float = DEFAULT_GRACE,
         fork: bool = True,
         max_idle: int = DEFAULT_MAX_IDLE,
+        limits: Limits | None = None,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -130,13 +140,29 @@ class IsolatedRun(MessageHandling, ExitHandling):
             raise ValueError("max_idle must be at least 1")
         self.max_idle = max_idle
         self.config = config
+        self.limits = limits or Limits()
+        self._signals = SessionSignals()
+        self._stacks_dir: str | None = None
         self.max_parallel = max_parallel
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
         self.max_restarts = max_restarts
         self.grace = grace
         self._members = [Member(r) for r in requests]
+        self._output = output_mode(config, max_parallel)
+        self._live = self._output == "terminal" or (self._output == "relay" and max_parallel == 1)
+        self._ack = self._live
+        self._relay = (
+            OutputRelay(config, prefixed=max_parallel > 1) if self._output == "relay" else None
+        )
+        self._several_members = len({m.name for m in self._members}) > 1
+        self._several_pythons = any(r.nodeid_suffix for r in requests)
         self._pool = ChildPool(
-            self._members, self, collect_parallel=self.collect_parallel, grace=grace, fork=fork
+            self._members,
+            self,
+            collect_parallel=self.collect_parallel,
+            grace=grace,
+            fork=fork,
+            output=self._output_options,
         )
         self._running = 0
         self._run_queue: deque[Member] = deque()
@@ -146,6 +172,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self._member_errors = 0
         self._stopping: str | None = None
         self._interrupted: str | None = None
+        self._exit: tuple[str, int | None] | None = None  # a child's pytest.exit()
         self._session: pytest.Session | None = None
         self._parent_root = Path(os.path.realpath(config.rootpath))
         self._parent_cwd = config.invocation_params.dir
@@ -162,6 +189,11 @@ class IsolatedRun(MessageHandling, ExitHandling):
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session = session
+        self._signals.install()
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.max_parallel > 1:
+            # members' tests interleave: one progress line, as pytest-xdist shows it
+            reporter.showfspath = False
         self._pool.launch_more()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -183,6 +215,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         if session.config.option.collectonly:
             return True
         self._guarded(lambda: self._run(session))
+        if self._exit is not None:
+            pytest.exit(*self._exit)
         if self._interrupted:
             raise session.Interrupted(self._interrupted)
         if session.shouldfail:
@@ -196,7 +230,10 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self._pool.shutdown()
 
     def pytest_unconfigure(self) -> None:
+        self._signals.restore()
         self._pool.abort()
+        if self._stacks_dir is not None:
+            shutil.rmtree(self._stacks_dir, ignore_errors=True)
 
     # --- orchestration -----------------------------------------------------------------------
 
@@ -206,6 +243,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         except ChildProtocolError as exc:
             self._pool.abort()
             raise pytest.UsageError(str(exc)) from exc
+        except pytest.Session.Failed:
+            raise  # -x during collection: the children were told to exit
         except BaseException:
             self._pool.abort()
             raise
@@ -252,6 +291,105 @@ class IsolatedRun(MessageHandling, ExitHandling):
     def _hook(self) -> Any:
         return self.config.hook
 
+    # --- output ------------------------------------------------------------------------------
+
+    def _output_options(self) -> OutputOptions:
+        """How the next child started writes its output (its terminal descriptor, if any, is
+        closed by the pool once the child has it)."""
+        terminal = open_terminal(self.config) if self._output == "terminal" else None
+        mode = self._output if self._output != "terminal" or terminal is not None else "captured"
+        stacks = None
+        if self.limits.test is not None or self.limits.member is not None:
+            if self._stacks_dir is None:
+                self._stacks_dir = tempfile.mkdtemp(prefix="pytest-wsenv-stacks-")
+            stacks = tempfile.mkstemp(suffix=".txt", dir=self._stacks_dir)
+            os.close(stacks[0])
+        return OutputOptions(
+            mode=mode,
+            ack=self._ack and mode != "captured",
+            terminal=terminal,
+            args=child_args(self.config, mode),
+            stacks=None if stacks is None else stacks[1],
+        )
+
+    # --- time limits -------------------------------------------------------------------------
+
+    def _limit_of_test(self, m: Member) -> float | None:
+        limit = self.limits.test
+        if limit is not None and self.limits.from_pytest_timeout and m.own_timeout:
+            return limit + BACKSTOP  # the child's pytest-timeout acts first
+        return limit
+
+    def _deadlines(self) -> list[tuple[float, Member, bool]]:
+        """(deadline, member, whole member) for every running child with a limit."""
+        found = []
+        for m in self._members:
+            if m.state is not State.RUNNING or m.child is None or not m.child.alive:
+                continue
+            if m.timed_out is not None:
+                continue
+            limit = self._limit_of_test(m)
+            if limit is not None and m.unit is not None:
+                found.append((m.unit.began + limit, m, False))
+            if self.limits.member is not None and m.run_began is not None:
+                found.append((m.run_began + self.limits.member, m, True))
+        return found
+
+    def _next_deadline(self) -> float | None:
+        deadlines = self._deadlines()
+        if not deadlines:
+            return None
+        return min(d for d, _, _ in deadlines) - time.monotonic()
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for deadline, m, whole in sorted(self._deadlines(), key=lambda d: d[0]):
+            if deadline > now or m.timed_out is not None:
+                continue
+            unit = m.unit
+            running = f" while running {self._need_mapper(m).nodeid(unit.nodeid)!r}" if unit else ""
+            if whole:
+                why = (
+                    f"member {m.name!r} ran out of time: its tests took longer than "
+                    f"{self.limits.member:.1f} s in all (--ws-member-timeout){running}"
+                )
+                m.out_of_time = True
+            else:
+                assert unit is not None
+                limit = self.limits.test or 0.0
+                why = (
+                    f"{self._need_mapper(m).nodeid(unit.nodeid)} timed out after {limit:.1f} s "
+                    f"({self.limits.source}) in member {m.name!r}"
+                )
+            self._time_out(m, why)
+
+    def _time_out(self, m: Member, why: str) -> None:
+        """Take the stacks of ``m``'s child, then kill it with what it started; its exit
+        reports the rest (``exits.py``)."""
+        child = m.child
+        assert child is not None
+        stacks = ""
+        if m.stacks:
+            child.signal_child(signal.SIGUSR1)
+            stacks = _read_stacks(m.stacks)
+        m.timed_out = why + (f"\n\nstacks of the child's threads:\n{stacks}" if stacks else "")
+        child.signal_group(signal.SIGKILL)
+
+    def on_output(self, m: Member, stream: int, data: bytes) -> None:
+        if self._relay is not None and m.child is not None:
+            self._relay.write(m.child, self._who(m), stream, data)
+
+    def on_exit(self, m: Member, event: Exited) -> None:
+        if self._relay is not None:
+            self._relay.close(event.child, self._who(m))
+        super().on_exit(m, event)
+
+    def _who(self, m: Member) -> str:
+        python = None if m.hello is None else m.hello.get("python")
+        if self._several_pythons and python:
+            return f"{m.name} py{'.'.join(str(python).split('.')[:2])}"
+        return m.name
+
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         self._need_mapper(m)
         self._pool.release_collect_slot(m)
@@ -292,6 +430,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
         hook = self._hook()
         builder = StandInBuilder(session)
         for m in self._members:
+            if session.shouldfail:  # -x/--maxfail: pytest collects nothing after the failure
+                break
             m.collection_replayed = True
             for kind, payload in m.collect_events:
                 if kind == "report":
@@ -325,12 +465,18 @@ class IsolatedRun(MessageHandling, ExitHandling):
             m.items = {item.child_nodeid: item for item in selected}
             m.collected = None
         self._collection_replayed = True
-        if session.config.option.collectonly or (
-            self._collection_errors(session)
-            and not session.config.option.continue_on_collection_errors
+        if (
+            session.shouldfail
+            or session.config.option.collectonly
+            or (
+                self._collection_errors(session)
+                and not session.config.option.continue_on_collection_errors
+            )
         ):
             for m in self._members:
                 self._send_exit(m)
+        if session.shouldfail:
+            raise session.Failed(session.shouldfail)
 
     def _collection_errors(self, session: pytest.Session) -> int:
         """Collection errors that interrupt the session, as in-process ones would."""
@@ -371,7 +517,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             self._check_stop()
             self._pool.drain_nowait()
-        self._pool.pump(self._all_done)
+        self._pool.pump(self._all_done, timer=self._next_deadline, on_time=self._check_deadlines)
 
     def _all_done(self) -> bool:
         return self._pool.alive == 0 and all(
@@ -391,6 +537,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
                 self._start_child(m)
                 continue
             m.state = State.RUNNING
+            m.run_began = time.monotonic()
             m.child.send({"cmd": "run", "ids": list(m.pending)})
 
     def _is_stopping(self) -> bool:
@@ -428,11 +575,16 @@ class IsolatedRun(MessageHandling, ExitHandling):
         child_id: str,
         location: tuple[str, int | None, str],
         reports: Sequence[pytest.TestReport],
+        unit: Unit | None = None,
     ) -> None:
+        """Replay one test: its start, ``reports`` and finish, less what ``unit`` (the
+        child's events for it, when replayed live) has replayed already."""
         hook = self._hook()
         nodeid = self._need_mapper(m).nodeid(child_id)
-        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-        for report in reports:
+        done = unit.replayed if unit is not None and unit.started else 0
+        if not done and not (unit is not None and unit.started):
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        for report in reports[done:]:
             hook.pytest_runtest_logreport(report=report)
         hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
         m.pending.pop(child_id, None)
@@ -440,3 +592,23 @@ class IsolatedRun(MessageHandling, ExitHandling):
         m.tests_run += 1
         m.outcomes[classify(reports)] += 1
         self._check_stop()
+
+
+def _read_stacks(path: str, wait: float = 2.0) -> str:
+    """What faulthandler wrote into ``path``, once it stops growing (at most ``wait`` s)."""
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            now = os.path.getsize(path)
+        except OSError:
+            return ""
+        if now and now == size:
+            break
+        size = now
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read().strip()
+    except OSError:
+        return ""

@@ -15,7 +15,8 @@ children whose environments hold byte-identical copies of those distributions (i
 ``RECORD`` files), so the modules a child inherits are exactly those it would import.
 
 Each request is an 8-byte big-endian length carrying, as ancillary data, the child's
-stdout, stderr, message and command descriptors, followed by that many bytes of JSON:
+stdout, stderr, message and command descriptors (and optionally its stdin), followed by that
+many bytes of JSON:
 ``id``, ``argv`` (what ``sys.argv`` becomes: the child script and its arguments), ``cwd``,
 ``env`` (the complete environment), ``executable`` (the member environment's python).
 The server forks, answers ``{"id": ..., "pid": ...}`` and, when a child ends,
@@ -48,7 +49,7 @@ from typing import Any, NoReturn
 
 #: Descriptors the child script sees (``msg_fd``/``cmd_fd`` in its options).
 MSG_FD, CMD_FD = 3, 4
-_MAX_FDS = 4
+_MAX_FDS = 5
 _HIGH_FD = 100
 
 
@@ -130,9 +131,9 @@ def _become(request: dict[str, Any], fds: list[int], paths: list[str]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     high = [os.dup2(fd, _HIGH_FD + i, inheritable=False) for i, fd in enumerate(fds)]
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    for fd, target in zip(high, (1, 2, MSG_FD, CMD_FD), strict=True):
+    stdin = high[4] if len(high) > 4 else os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    for fd, target in zip(high[:4], (1, 2, MSG_FD, CMD_FD), strict=True):
         os.dup2(fd, target)
     os.closerange(CMD_FD + 1, _HIGH_FD + len(high))
     os.closerange(_HIGH_FD + len(high), 1 << 16)

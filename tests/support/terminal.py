@@ -1,0 +1,77 @@
+"""A program on a new pty (a real terminal): read what it prints, type answers."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["Terminal"]
+
+
+class Terminal:
+    """``python -m pytest`` on a new pty: read what it prints, type answers."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        """Run ``python -m pytest *args`` in ``cwd`` on a new terminal."""
+        master, slave = pty.openpty()
+        env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+        env.pop("PYTEST_ADDOPTS", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", *args],
+            cwd=cwd,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.output = ""
+
+    def expect(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{text!r} not seen; the terminal shows:\n{self.output}")
+            ready, _, _ = select.select([self.master], [], [], remaining)
+            if ready:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    raise AssertionError(f"{text!r} not seen before the end:\n{self.output}")
+                self.output += data.decode(errors="replace").replace("\r\n", "\n")
+        return self.output
+
+    def send(self, line: str) -> None:
+        os.write(self.master, line.encode() + b"\n")
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Read the rest until the terminal closes (every process on it is gone)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO: nothing holds the terminal open any more
+                break
+            if not data:
+                break
+            self.output += data.decode(errors="replace").replace("\r\n", "\n")
+        os.close(self.master)
+        return self.proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()

@@ -1,0 +1,102 @@
+"""Debuggers and ``-s`` on a real terminal: the child gets the parent's terminal (a pty here)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests._runner_workspace import Member, write_workspace
+from tests.support.terminal import Terminal
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pty"),
+]
+
+#: A plugin loaded with -p (before capture starts) that notes the terminal, as pytest-wsenv's
+#: plugin does when isolation is on.
+NOTE_TERMINAL = """
+import pytest
+from pytest_wsenv.runner.output import note_terminal
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config):
+    note_terminal(early_config)
+    return (yield)
+"""
+
+
+NOTED = ("-p", "note_terminal_plugin", "-p", "no:cacheprovider")
+
+
+@pytest.fixture
+def terminal_workspace(pytester: pytest.Pytester) -> Path:
+    member = Member(
+        "alpha",
+        {
+            "tests/test_debug.py": (
+                "def test_passes():\n    pass\n\n"
+                "def test_fails():\n    secret = 41\n    assert secret + 1 == 43\n\n"
+                "def test_breaks():\n"
+                "    value = 'seen in pdb'\n    breakpoint()\n    print(value)\n\n"
+                "def test_last():\n    pass\n"
+            )
+        },
+    )
+    root = write_workspace(pytester, member, fork=True)
+    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
+    return root
+
+
+def test_pdb_gets_the_terminal_and_the_run_goes_on(terminal_workspace: Path) -> None:
+    term = Terminal(
+        terminal_workspace, "-p", "note_terminal_plugin", "--pdb", "-p", "no:cacheprovider"
+    )
+    try:
+        term.expect("alpha/tests/test_debug.py .F")
+        term.expect("(Pdb) ")
+        term.send("p secret")
+        term.expect("41")
+        term.send("c")
+        term.expect("(Pdb) ")  # breakpoint() in test_breaks
+        term.send("p value")
+        term.expect("'seen in pdb'")
+        term.send("c")
+        code = term.finish()
+    finally:
+        term.kill()
+    out = term.output
+    assert code == 1, out
+    assert "1 failed, 3 passed" in out, out
+    # the parent's "F" comes before pytest's traceback and the debugger, as in plain pytest
+    assert out.index(".F") < out.index(">>> traceback >>>") < out.index("(Pdb) ")
+    assert out.count("test session starts") == 1, out
+
+
+def test_breakpoint_without_pdb_gets_the_terminal(terminal_workspace: Path) -> None:
+    term = Terminal(terminal_workspace, *NOTED)
+    try:
+        term.expect("(Pdb) ")
+        term.send("p value")
+        term.expect("'seen in pdb'")
+        term.send("c")
+        code = term.finish()
+    finally:
+        term.kill()
+    assert code == 1, term.output
+    assert "1 failed, 3 passed" in term.output, term.output
+
+
+def test_quitting_the_debugger_ends_the_session(terminal_workspace: Path) -> None:
+    term = Terminal(terminal_workspace, *NOTED)
+    try:
+        term.expect("(Pdb) ")
+        term.send("q")
+        code = term.finish()
+    finally:
+        term.kill()
+    assert code == 2, term.output
+    assert "Quitting debugger" in term.output, term.output
+    assert "test_last" not in term.output.split("Quitting debugger")[-1]
