@@ -240,9 +240,33 @@ def test_running_out_of_descriptors_says_what_to_change(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("-p", "limit", "-q")
     result.stdout.fnmatch_lines(
         [
-            "*Too many open files (lower the ini setting wsenv_max_idle, now 100, "
-            "or raise `ulimit -n`)*"
+            "*Too many open files (each live child holds 5 of this process's descriptors: "
+            "lower the ini setting wsenv_max_idle, now *, or -n, or raise `ulimit -n`)*"
         ]
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1 and outcomes.get("errors", 0) >= 1, outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_many_members_run_within_a_low_descriptor_limit(pytester: pytest.Pytester) -> None:
+    """150 members under `ulimit -n 256`: the idle children are bounded by the limit, and an
+    exited child leaves no descriptor behind."""
+    members = [
+        Member(f"m{i:03}", {"tests/test_x.py": "def test_x():\n    pass\n"}) for i in range(150)
+    ]
+    write_workspace(
+        pytester,
+        *members,
+        fork=True,
+        root_files={
+            "limit.py": (
+                "import resource\n"
+                "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+                "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+            )
+        },
+    )
+    result = pytester.runpytest_subprocess("-p", "limit", "-q")
+    result.assert_outcomes(passed=150)

@@ -194,3 +194,33 @@ def test_parallel_progress_stays_on_one_line(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["collected 8 items", "........ *[[]100%]"])
     result.stdout.no_fnmatch_line("alpha/tests/test_a.py *")
+
+
+def test_a_conftest_that_widens_sys_path_is_warned_about_once(pytester: pytest.Pytester) -> None:
+    widening = (
+        "import sys, pathlib\n"
+        "sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / 'vendor'))\n"
+    )
+    members = [
+        Member(
+            name,
+            {"tests/test_v.py": "def test_v():\n    import vendored\n"},
+            directory=f"packages/{name}",
+        )
+        for name in ("alpha", "beta")
+    ]
+    write_workspace(
+        pytester,
+        *members,
+        root_files={
+            "pytest.ini": "[pytest]\n",
+            "packages/conftest.py": widening,
+            "vendor/vendored.py": "",
+        },
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)  # the hole: vendored is importable in isolation
+    result.stdout.fnmatch_lines(
+        ["*PathWidened: packages/conftest.py puts vendor on sys.path in every member's child*"]
+    )
+    assert result.stdout.str().count("puts vendor on sys.path") == 1

@@ -9,13 +9,16 @@ Public surface (what ``plugin.py`` codes against):
 - :func:`to_child_arg`, :func:`route_args`, :func:`to_parent_nodeid`: node ids between the
   parent's and a child's form (``--lf``, node ids on the command line).
 
-Modules: ``spec.py`` (requests, env, node ids), ``session.py`` (the plugin: collection and
-report replay), ``pool.py`` (child processes of a run: prepare, start, event loop, stop),
-``messages.py`` (child messages back into reports and warnings), ``exits.py`` (child exits: crashes,
-restarts), ``process.py`` (one child process and its
-reader thread), ``protocol.py`` (wire format, report
-and warning rebuilding), ``members.py`` (per-member state, summaries), ``standins.py``
-(stand-in collection nodes), ``reports.py`` (reports the parent makes: crashes, not run).
+Modules: ``spec.py`` (requests, env, node ids), ``session.py`` (the plugin: the run loop,
+assembled from mixins declared in ``parts.py``: ``collection.py``, collections into the
+session; ``messages.py``, child messages back into reports and warnings; ``exits.py``, child
+exits: crashes, restarts; ``output.py``, captured, relayed or terminal output and debuggers;
+``timeouts.py``, time limits), ``signals.py`` (SIGTERM/SIGHUP like Ctrl-C), ``pool.py`` (child
+processes of a run: prepare, start, event loop, stop), ``process.py`` (one child process and
+its reader thread), ``forkserver.py`` and ``zygote.py`` (children forked from a warm
+interpreter), ``protocol.py`` (wire format, report and warning rebuilding), ``members.py``
+(per-member state, summaries), ``standins.py`` (stand-in collection nodes), ``reports.py``
+(reports the parent makes: crashes, not run).
 ``child.py`` is the other end: executed by path in the member's interpreter, never imported.
 """
 

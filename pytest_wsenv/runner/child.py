@@ -32,6 +32,8 @@ left to the tests). Every message has a ``kind``:
                   of the crash line, or empty); or called ``pytest.exit()``: ``exit`` (the
                   message), ``returncode``
 ``interact``      a debugger is about to take the terminal (``terminal`` mode with ``ack``)
+``syspath``       a ``conftest.py`` outside the member directory put ``entries`` on ``sys.path``
+                  that are outside the member directory and its environment: ``conftest``
 ``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
 
 After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
@@ -179,6 +181,7 @@ class _ChildPlugin:
         self.ack = ack
         self.deselected: list[str] = []
         self.config: Any = None
+        self._path_before = list(sys.path)
         self._writer: Any = None  # the terminal reporter's writer, when it is silenced
         # set by the parent, read once and removed: the tests do not see them
         self.ini_keys = [k for k in os.environ.pop("PYTEST_WSENV_INI_KEYS", "").split(",") if k]
@@ -269,6 +272,32 @@ class _ChildPlugin:
         finally:
             if writer is not None:
                 writer._file = devnull
+
+    def pytest_plugin_registered(self, plugin: Any) -> None:
+        """A conftest.py outside the member that puts other directories on ``sys.path``
+        makes them importable in every member's tests: the parent warns about it."""
+        before, self._path_before = self._path_before, list(sys.path)
+        file = getattr(plugin, "__file__", None)
+        if not file or os.path.basename(file) != "conftest.py":
+            return
+        member = os.path.realpath(os.getcwd())
+        conftest = os.path.realpath(file)
+        if _inside(conftest, member):
+            return
+        known = set(before)
+        # pytest itself puts the conftest's own directory (or its package root) first
+        mine = {os.path.dirname(conftest), *_parents(os.path.dirname(conftest))}
+        env = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+        added = []
+        for entry in sys.path:
+            if entry in known or not entry:
+                continue
+            real = os.path.realpath(entry)
+            if real in mine or _inside(real, member) or any(_inside(real, e) for e in env):
+                continue
+            added.append(real)
+        if added:
+            self.channel.send("syspath", conftest=conftest, entries=added)
 
     def pytest_sessionstart(self, session: Any) -> None:
         self.channel.send(
@@ -381,6 +410,20 @@ class _ChildPlugin:
             shouldfail=session.shouldfail or "",
             shouldstop=session.shouldstop or "",
         )
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _parents(directory: str) -> list[str]:
+    found: list[str] = []
+    while True:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return found
+        found.append(parent)
+        directory = parent
 
 
 def _die_with_parent() -> None:

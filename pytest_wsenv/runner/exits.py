@@ -31,15 +31,6 @@ class ExitHandling(SessionPart):
     max_restarts: int
     _session: pytest.Session | None
 
-    def _is_stopping(self) -> bool:
-        raise NotImplementedError
-
-    def _fail(self, m: Member, text: str) -> None:
-        raise NotImplementedError
-
-    def _start_child(self, m: Member) -> None:
-        raise NotImplementedError
-
     def on_exit(self, m: Member, event: Exited) -> None:
         child = event.child
         output = output_tail(event.stdout, event.stderr)

@@ -8,6 +8,7 @@ Runs on the main thread (the reader threads only decode and enqueue); a malforme
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ from pytest_wsenv.runner.protocol import (
     rebuild_warning,
 )
 
-__all__ = ["MessageHandling"]
+__all__ = ["MessageHandling", "PathWidened"]
+
+
+class PathWidened(pytest.PytestWarning):
+    """A conftest.py outside the member puts directories on ``sys.path`` in its child."""
 
 
 class MessageHandling(SessionPart):
@@ -33,14 +38,12 @@ class MessageHandling(SessionPart):
     _parent_cwd: Path
     _several_members: bool
     _several_pythons: bool
+    _path_widened: set[str]  # conftest.py files already warned about
     _exit: tuple[str, int | None] | None
     #: tests are replayed as their events arrive (one child at a time, its output shown)
     _live: bool
     #: the children wait for "go" at each test start
     _ack: bool
-
-    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
-        raise NotImplementedError
 
     def on_message(self, m: Member, data: dict[str, Any]) -> None:
         kind = data["kind"]
@@ -92,6 +95,8 @@ class MessageHandling(SessionPart):
                     m.pending.pop(unit.nodeid, None)
                 else:
                     self._replay_unit(m, unit.nodeid, unit.location, unit.reports, unit)
+        elif kind == "syspath":
+            self._on_syspath(str(data.get("conftest")), [str(e) for e in data.get("entries") or []])
         elif kind == "interact":
             # a debugger is about to take the terminal: what came before is on it
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -115,6 +120,34 @@ class MessageHandling(SessionPart):
                 self._release_run_slot(m)
         else:
             raise protocol_error(m.name, m.child_pytest, f"unknown message kind {kind!r}")
+
+    def _on_syspath(self, conftest: str, entries: list[str]) -> None:
+        """Warn once per conftest.py that widens ``sys.path`` for every member."""
+        if conftest in self._path_widened:
+            return
+        self._path_widened.add(conftest)
+
+        def shown(path: str) -> str:
+            return os.path.relpath(path, self._parent_cwd)
+
+        where = ", ".join(shown(e) for e in entries)
+        self._hook().pytest_warning_recorded.call_historic(
+            kwargs={
+                "warning_message": warnings.WarningMessage(
+                    PathWidened(
+                        f"{shown(conftest)} puts {where} on sys.path in every member's "
+                        f"child: what is there is importable by tests although no member "
+                        f"declares it (see pytest-wsenv's known limitations)"
+                    ),
+                    PathWidened,
+                    conftest,
+                    0,
+                ),
+                "when": "config",
+                "nodeid": "",
+                "location": None,
+            }
+        )
 
     def _live_start(self, m: Member, unit: Unit) -> None:
         """Replay ``unit``'s start now; its reports follow as they arrive."""

@@ -24,10 +24,14 @@ from typing import Any
 import pytest
 
 from pytest_wsenv.errors import SelectionError
+from pytest_wsenv.runner.members import Member
+from pytest_wsenv.runner.parts import SessionPart
+from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.protocol import OutputMode
 
 __all__ = [
     "TERMINAL",
+    "OutputHandling",
     "OutputRelay",
     "check_debugging",
     "child_args",
@@ -152,3 +156,41 @@ class OutputRelay:
             reporter.write_line(f"[{label}] {line}")
         else:
             sys.stdout.write(f"[{label}] {line}\n")
+
+
+class OutputHandling(SessionPart):
+    """Mixin of :class:`~pytest_wsenv.runner.session.IsolatedRun`: how each child is started
+    to write its output, and the relay of what it writes."""
+
+    _output: OutputMode
+    _ack: bool
+    _relay: OutputRelay | None
+    _several_pythons: bool
+
+    def _output_options(self) -> OutputOptions:
+        """How the next child started writes its output (its terminal descriptor, if any, is
+        closed by the pool once the child has it)."""
+        terminal = open_terminal(self.config) if self._output == "terminal" else None
+        mode = self._output if self._output != "terminal" or terminal is not None else "captured"
+        return OutputOptions(
+            mode=mode,
+            ack=self._ack and mode != "captured",
+            terminal=terminal,
+            args=child_args(self.config, mode),
+            stacks=self._stacks_file(),
+        )
+
+    def on_output(self, m: Member, stream: int, data: bytes) -> None:
+        if self._relay is not None and m.child is not None:
+            self._relay.write(m.child, self._who(m), stream, data)
+
+    def on_exit(self, m: Member, event: Exited) -> None:
+        if self._relay is not None:
+            self._relay.close(event.child, self._who(m))
+        super().on_exit(m, event)
+
+    def _who(self, m: Member) -> str:
+        python = None if m.hello is None else m.hello.get("python")
+        if self._several_pythons and python:
+            return f"{m.name} py{'.'.join(str(python).split('.')[:2])}"
+        return m.name

@@ -2,7 +2,9 @@
 
 The replaying plugin is one object assembled from mixins, one job each (``messages.py``:
 child messages; ``exits.py``: child exits); :class:`SessionPart` declares the state and the
-methods they share, which ``session.py`` provides.
+methods they share, which ``session.py`` and the mixins provide. Stubs live here, at the end of
+the method resolution order, and never in a mixin: a mixin's stub would hide another mixin's
+implementation.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_wsenv.runner.members import Member, Unit
+from pytest_wsenv.runner.process import Exited
 from pytest_wsenv.runner.protocol import PathMapper
 
 __all__ = ["SessionPart"]
@@ -38,6 +41,27 @@ class SessionPart:
         raise NotImplementedError
 
     def _stop(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def on_exit(self, m: Member, event: Exited) -> None:
+        raise NotImplementedError
+
+    def _stacks_file(self) -> str | None:
+        raise NotImplementedError
+
+    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _is_stopping(self) -> bool:
+        raise NotImplementedError
+
+    def _fail(self, m: Member, text: str) -> None:
+        raise NotImplementedError
+
+    def _start_child(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _send_exit(self, m: Member) -> None:
         raise NotImplementedError
 
     def _replay_unit(

@@ -223,6 +223,7 @@ class ChildPool:
 
     def _note_exit(self, event: Exited) -> Member | None:
         event.child.returncode = event.returncode
+        event.child.close_commands()  # its last descriptor in this process
         self._alive -= 1
         m = event.child.owner
         if not isinstance(m, Member) or m.child is not event.child:

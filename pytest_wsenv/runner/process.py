@@ -287,7 +287,9 @@ class ChildProcess:
                 for fd in streams:
                     os.set_blocking(fd, False)
             exited = _exit_watch(self.pid)
-            with selectors.DefaultSelector() as selector:
+            # poll(2) needs no descriptor of its own, unlike epoll: one fewer per child
+            selector_type = getattr(selectors, "PollSelector", selectors.DefaultSelector)
+            with selector_type() as selector:
                 for fd in (self._msg_fd, *streams):
                     selector.register(fd, selectors.EVENT_READ)
                 if exited is not None:

@@ -59,8 +59,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
@@ -70,9 +68,9 @@ from typing import Any
 import pytest
 
 from pytest_wsenv.errors import ChildProtocolError
+from pytest_wsenv.runner.collection import CollectionReplay
 from pytest_wsenv.runner.exits import ExitHandling
 from pytest_wsenv.runner.members import (
-    UNRESOLVED,
     ChildSummary,
     Member,
     State,
@@ -81,16 +79,15 @@ from pytest_wsenv.runner.members import (
     summarize,
 )
 from pytest_wsenv.runner.messages import MessageHandling
-from pytest_wsenv.runner.output import OutputRelay, child_args, open_terminal, output_mode
+from pytest_wsenv.runner.output import OutputHandling, OutputRelay, output_mode
 from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
-from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
 from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
-from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
-from pytest_wsenv.runner.timeouts import BACKSTOP, Limits
+from pytest_wsenv.runner.standins import IsolatedItem
+from pytest_wsenv.runner.timeouts import Limits, TimeLimits
 
 __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
 
@@ -99,7 +96,7 @@ __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
 DEFAULT_MAX_IDLE = 64
 
 
-class IsolatedRun(MessageHandling, ExitHandling):
+class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling, ExitHandling):
     """pytest plugin running ``requests`` in child pytests, replayed into this session.
 
     :param config: The parent's config.
@@ -138,7 +135,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
             raise ValueError("max_parallel must be at least 1")
         if max_idle < 1:
             raise ValueError("max_idle must be at least 1")
-        self.max_idle = max_idle
+        self.max_idle = min(max_idle, _idle_within_descriptor_limit(max_parallel))
         self.config = config
         self.limits = limits or Limits()
         self._signals = SessionSignals()
@@ -155,6 +152,7 @@ class IsolatedRun(MessageHandling, ExitHandling):
             OutputRelay(config, prefixed=max_parallel > 1) if self._output == "relay" else None
         )
         self._several_members = len({m.name for m in self._members}) > 1
+        self._path_widened: set[str] = set()
         self._several_pythons = any(r.nodeid_suffix for r in requests)
         self._pool = ChildPool(
             self._members,
@@ -268,8 +266,8 @@ class IsolatedRun(MessageHandling, ExitHandling):
             hint = ""
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 hint = (
-                    f" (lower the ini setting wsenv_max_idle, now {self.max_idle}, "
-                    "or raise `ulimit -n`)"
+                    f" (each live child holds 5 of this process's descriptors: lower the ini "
+                    f"setting wsenv_max_idle, now {self.max_idle}, or -n, or raise `ulimit -n`)"
                 )
             self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}{hint}")
 
@@ -290,206 +288,6 @@ class IsolatedRun(MessageHandling, ExitHandling):
 
     def _hook(self) -> Any:
         return self.config.hook
-
-    # --- output ------------------------------------------------------------------------------
-
-    def _output_options(self) -> OutputOptions:
-        """How the next child started writes its output (its terminal descriptor, if any, is
-        closed by the pool once the child has it)."""
-        terminal = open_terminal(self.config) if self._output == "terminal" else None
-        mode = self._output if self._output != "terminal" or terminal is not None else "captured"
-        stacks = None
-        if self.limits.test is not None or self.limits.member is not None:
-            if self._stacks_dir is None:
-                self._stacks_dir = tempfile.mkdtemp(prefix="pytest-wsenv-stacks-")
-            stacks = tempfile.mkstemp(suffix=".txt", dir=self._stacks_dir)
-            os.close(stacks[0])
-        return OutputOptions(
-            mode=mode,
-            ack=self._ack and mode != "captured",
-            terminal=terminal,
-            args=child_args(self.config, mode),
-            stacks=None if stacks is None else stacks[1],
-        )
-
-    # --- time limits -------------------------------------------------------------------------
-
-    def _limit_of_test(self, m: Member) -> float | None:
-        limit = self.limits.test
-        if limit is not None and self.limits.from_pytest_timeout and m.own_timeout:
-            return limit + BACKSTOP  # the child's pytest-timeout acts first
-        return limit
-
-    def _deadlines(self) -> list[tuple[float, Member, bool]]:
-        """(deadline, member, whole member) for every running child with a limit."""
-        found = []
-        for m in self._members:
-            if m.state is not State.RUNNING or m.child is None or not m.child.alive:
-                continue
-            if m.timed_out is not None:
-                continue
-            limit = self._limit_of_test(m)
-            if limit is not None and m.unit is not None:
-                found.append((m.unit.began + limit, m, False))
-            if self.limits.member is not None and m.run_began is not None:
-                found.append((m.run_began + self.limits.member, m, True))
-        return found
-
-    def _next_deadline(self) -> float | None:
-        deadlines = self._deadlines()
-        if not deadlines:
-            return None
-        return min(d for d, _, _ in deadlines) - time.monotonic()
-
-    def _check_deadlines(self) -> None:
-        now = time.monotonic()
-        for deadline, m, whole in sorted(self._deadlines(), key=lambda d: d[0]):
-            if deadline > now or m.timed_out is not None:
-                continue
-            unit = m.unit
-            running = f" while running {self._need_mapper(m).nodeid(unit.nodeid)!r}" if unit else ""
-            if whole:
-                why = (
-                    f"member {m.name!r} ran out of time: its tests took longer than "
-                    f"{self.limits.member:.1f} s in all (--ws-member-timeout){running}"
-                )
-                m.out_of_time = True
-            else:
-                assert unit is not None
-                limit = self.limits.test or 0.0
-                why = (
-                    f"{self._need_mapper(m).nodeid(unit.nodeid)} timed out after {limit:.1f} s "
-                    f"({self.limits.source}) in member {m.name!r}"
-                )
-            self._time_out(m, why)
-
-    def _time_out(self, m: Member, why: str) -> None:
-        """Take the stacks of ``m``'s child, then kill it with what it started; its exit
-        reports the rest (``exits.py``)."""
-        child = m.child
-        assert child is not None
-        stacks = ""
-        if m.stacks:
-            child.signal_child(signal.SIGUSR1)
-            stacks = _read_stacks(m.stacks)
-        m.timed_out = why + (f"\n\nstacks of the child's threads:\n{stacks}" if stacks else "")
-        child.signal_group(signal.SIGKILL)
-
-    def on_output(self, m: Member, stream: int, data: bytes) -> None:
-        if self._relay is not None and m.child is not None:
-            self._relay.write(m.child, self._who(m), stream, data)
-
-    def on_exit(self, m: Member, event: Exited) -> None:
-        if self._relay is not None:
-            self._relay.close(event.child, self._who(m))
-        super().on_exit(m, event)
-
-    def _who(self, m: Member) -> str:
-        python = None if m.hello is None else m.hello.get("python")
-        if self._several_pythons and python:
-            return f"{m.name} py{'.'.join(str(python).split('.')[:2])}"
-        return m.name
-
-    def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
-        self._need_mapper(m)
-        self._pool.release_collect_slot(m)
-        assert m.child is not None
-        if m.restarting:
-            m.restarting = False
-            m.state = State.RUNNING
-            if self._stopping:
-                m.child.send({"cmd": "exit"})
-                m.exit_sent = True
-            else:
-                m.child.send({"cmd": "run", "ids": list(m.pending)})
-            return
-        m.collected = data
-        m.state = State.COLLECTED
-        if self.config.option.collectonly:
-            m.child.send({"cmd": "exit"})
-            m.exit_sent = True
-        elif self._idle() > self.max_idle:
-            m.child.send({"cmd": "exit"})
-            m.exit_sent = m.parked = True
-
-    def _idle(self) -> int:
-        """Collected children alive and waiting for their turn to run."""
-        return sum(
-            m.state is State.COLLECTED and m.child is not None and not m.exit_sent
-            for m in self._members
-        )
-
-    # --- collection --------------------------------------------------------------------------
-
-    def _replay_collection(self, session: pytest.Session, items: list[pytest.Item]) -> None:
-        if self._collection_replayed:
-            return
-        if not self._pool.started:
-            self._pool.launch_more()
-        self._pool.pump(lambda: all(m.state not in UNRESOLVED for m in self._members))
-        hook = self._hook()
-        builder = StandInBuilder(session)
-        for m in self._members:
-            if session.shouldfail:  # -x/--maxfail: pytest collects nothing after the failure
-                break
-            m.collection_replayed = True
-            for kind, payload in m.collect_events:
-                if kind == "report":
-                    hook.pytest_collectreport(report=payload)
-                else:
-                    hook.pytest_warning_recorded.call_historic(kwargs=payload)
-            m.collect_events.clear()
-            if m.state is State.FAILED:
-                assert m.error is not None
-                hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
-                self._member_errors += 1
-                continue
-            if m.collected is None or m.spec is None or m.mapper is None:
-                continue
-            member_node, selected, deselected = builder.build(
-                key=m.key,
-                mapper=m.mapper,
-                rootdir=m.spec.rootdir,
-                items=m.collected.get("items") or [],
-                collectors=m.collected.get("collectors") or [],
-                deselected=[str(i) for i in m.collected.get("deselected") or []],
-            )
-            hook.pytest_collectreport(
-                report=pytest.CollectReport(
-                    member_node.nodeid, "passed", None, [*selected, *deselected]
-                )
-            )
-            if deselected:
-                hook.pytest_deselected(items=deselected)
-            items.extend(selected)
-            m.items = {item.child_nodeid: item for item in selected}
-            m.collected = None
-        self._collection_replayed = True
-        if (
-            session.shouldfail
-            or session.config.option.collectonly
-            or (
-                self._collection_errors(session)
-                and not session.config.option.continue_on_collection_errors
-            )
-        ):
-            for m in self._members:
-                self._send_exit(m)
-        if session.shouldfail:
-            raise session.Failed(session.shouldfail)
-
-    def _collection_errors(self, session: pytest.Session) -> int:
-        """Collection errors that interrupt the session, as in-process ones would."""
-        return max(session.testsfailed - self._member_errors, 0)
-
-    def _send_exit(self, m: Member) -> None:
-        if m.state is State.COLLECTED and m.parked:
-            m.parked = False
-            if m.child is None or not m.child.alive:
-                m.state = State.DONE
-        elif m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
-            m.child.send({"cmd": "exit"})
-            m.exit_sent = True
 
     # --- running -----------------------------------------------------------------------------
 
@@ -594,21 +392,22 @@ class IsolatedRun(MessageHandling, ExitHandling):
         self._check_stop()
 
 
-def _read_stacks(path: str, wait: float = 2.0) -> str:
-    """What faulthandler wrote into ``path``, once it stops growing (at most ``wait`` s)."""
-    deadline = time.monotonic() + wait
-    size = -1
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        try:
-            now = os.path.getsize(path)
-        except OSError:
-            return ""
-        if now and now == size:
-            break
-        size = now
+#: Descriptors kept free for everything else (pytest, plugins, files, fork servers).
+_SPARE_DESCRIPTORS = 48
+#: Descriptors of the parent's that one live child holds (message, command, stdout, stderr,
+#: and the one that tells its end).
+_PER_CHILD = 5
+
+
+def _idle_within_descriptor_limit(max_parallel: int) -> int:
+    """How many children may wait idle without running out of descriptors (``ulimit -n``)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            return file.read().strip()
-    except OSError:
-        return ""
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return DEFAULT_MAX_IDLE
+    if soft == resource.RLIM_INFINITY:
+        return DEFAULT_MAX_IDLE
+    collecting = max(max_parallel, os.cpu_count() or 1)
+    return max(1, (soft - _SPARE_DESCRIPTORS) // _PER_CHILD - max_parallel - collecting)

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import tempfile
+import time
 
 import pytest
 
 from pytest_wsenv.errors import ConfigError
+from pytest_wsenv.runner.members import Member, State
+from pytest_wsenv.runner.parts import SessionPart
 
-__all__ = ["BACKSTOP", "Limits", "limits_of"]
+__all__ = ["BACKSTOP", "Limits", "TimeLimits", "limits_of"]
 
 #: Seconds the parent waits beyond pytest-timeout's limit for a child that enforces it itself.
 BACKSTOP = 1.0
@@ -71,3 +76,102 @@ def limits_of(config: pytest.Config) -> Limits:
             value = os.environ.get("PYTEST_TIMEOUT") or config.getini("timeout")
         return Limits(_seconds(value, "--timeout"), member, source="--timeout")
     return Limits(None, member)
+
+
+class TimeLimits(SessionPart):
+    """Mixin of :class:`~pytest_wsenv.runner.session.IsolatedRun` enforcing its limits."""
+
+    limits: Limits
+    _members: list[Member]
+    _stacks_dir: str | None
+
+    def _stacks_file(self) -> str | None:
+        """A new file for the next child's stacks, when the session has a limit."""
+        if self.limits.test is None and self.limits.member is None:
+            return None
+        if self._stacks_dir is None:
+            self._stacks_dir = tempfile.mkdtemp(prefix="pytest-wsenv-stacks-")
+        fd, path = tempfile.mkstemp(suffix=".txt", dir=self._stacks_dir)
+        os.close(fd)
+        return path
+
+    def _limit_of_test(self, m: Member) -> float | None:
+        limit = self.limits.test
+        if limit is not None and self.limits.from_pytest_timeout and m.own_timeout:
+            return limit + BACKSTOP  # the child's pytest-timeout acts first
+        return limit
+
+    def _deadlines(self) -> list[tuple[float, Member, bool]]:
+        """(deadline, member, whole member) for every running child with a limit."""
+        found = []
+        for m in self._members:
+            if m.state is not State.RUNNING or m.child is None or not m.child.alive:
+                continue
+            if m.timed_out is not None:
+                continue
+            limit = self._limit_of_test(m)
+            if limit is not None and m.unit is not None:
+                found.append((m.unit.began + limit, m, False))
+            if self.limits.member is not None and m.run_began is not None:
+                found.append((m.run_began + self.limits.member, m, True))
+        return found
+
+    def _next_deadline(self) -> float | None:
+        deadlines = self._deadlines()
+        if not deadlines:
+            return None
+        return min(d for d, _, _ in deadlines) - time.monotonic()
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for deadline, m, whole in sorted(self._deadlines(), key=lambda d: d[0]):
+            if deadline > now or m.timed_out is not None:
+                continue
+            unit = m.unit
+            running = f" while running {self._need_mapper(m).nodeid(unit.nodeid)!r}" if unit else ""
+            if whole:
+                why = (
+                    f"member {m.name!r} ran out of time: its tests took longer than "
+                    f"{self.limits.member:.1f} s in all (--ws-member-timeout){running}"
+                )
+                m.out_of_time = True
+            else:
+                assert unit is not None
+                limit = self.limits.test or 0.0
+                why = (
+                    f"{self._need_mapper(m).nodeid(unit.nodeid)} timed out after {limit:.1f} s "
+                    f"({self.limits.source}) in member {m.name!r}"
+                )
+            self._time_out(m, why)
+
+    def _time_out(self, m: Member, why: str) -> None:
+        """Take the stacks of ``m``'s child, then kill it with what it started; its exit
+        reports the rest (``exits.py``)."""
+        child = m.child
+        assert child is not None
+        stacks = ""
+        if m.stacks:
+            child.signal_child(signal.SIGUSR1)
+            stacks = _read_stacks(m.stacks)
+        m.timed_out = why + (f"\n\nstacks of the child's threads:\n{stacks}" if stacks else "")
+        child.signal_group(signal.SIGKILL)
+
+
+def _read_stacks(path: str, wait: float = 2.0) -> str:
+    """What faulthandler wrote into ``path``, once it stops growing (at most ``wait`` s)."""
+    deadline = time.monotonic() + wait
+    size = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            now = os.path.getsize(path)
+        except OSError:
+            return ""
+        if now and now == size:
+            break
+        size = now
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
