@@ -8,8 +8,14 @@
 root's ``dev`` group (``--json`` says what came from where, in ``tooling``). ``STATUS`` is
 ``current`` when the env's key is the key today's workspace, lock and
 interpreter give for the same target and options (computed without building anything),
-``stale`` when it is not, ``broken: <why>`` when its manifest is unusable. Layer envs
+``stale`` when it is not, ``broken: <why>`` when its manifest is unusable or it was
+marked broken (by a run whose child could not start in it, or by ``--verify``). Layer envs
 (``_with``, ``_runner``) are current when a current env reads from them.
+
+``--verify`` also checks every installed file of every env against its ``RECORD`` hash
+and every bytecode file for truncation (reading every file: slow on big caches); an env
+that fails is listed as ``broken: <what>``, marked broken so that the next run rebuilds
+it, and the command exits with 1.
 
 ``--json`` prints one object (schema version 1)::
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -47,6 +54,7 @@ from ..envs import cache
 from ..envs.backends import BackendChoice
 from ..envs.interpreters import Interpreter, find_interpreter
 from ..envs.manager import EnvManager
+from ..envs.verify import SHOWN, verify_env
 from ..errors import SelectionError, WsenvError
 from ..lock import Lock
 from ..target import Target
@@ -65,6 +73,11 @@ def register(subparsers: Any) -> None:
     )
     envs.add_argument(
         "--json", action="store_true", dest="as_json", help="Print JSON instead of text"
+    )
+    envs.add_argument(
+        "--verify",
+        action="store_true",
+        help="Check every installed file against its RECORD hash; mark broken envs for rebuild",
     )
     envs.add_argument(
         "--path",
@@ -252,9 +265,10 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
             target += f" [groups: {','.join(r['groups'])}]"
         if any(line.startswith("tooling from the workspace root") for line in r["tooling"]):
             target += " +root tooling"
-        status = "current" if r["current"] else "stale" if r["problem"] is None else "broken"
         if r["problem"]:
-            status += f": {r['problem']}"
+            status = f"broken: {r['problem']}"
+        else:
+            status = "current" if r["current"] else "stale"
         when = (r["last_used"] or "-").replace("T", " ").replace("+00:00", "Z")
         rows.append((r["name"], target, r["python"] or "?", _size(r["size"]), when, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -262,6 +276,26 @@ def _text(records: list[dict[str, Any]]) -> list[str]:
         "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
         for row in rows
     ]
+
+
+def _verified(cache_dir: Path, envs: list[cache.CachedEnv]) -> list[cache.CachedEnv]:
+    """``envs`` with the problems :func:`verify_env` finds; envs that have one are marked
+    broken (unless being rebuilt right now)."""
+    checked = []
+    for env in envs:
+        manifest = env.manifest
+        if manifest is not None and env.problem is None:
+            problems = verify_env(manifest.site_packages)
+            if problems:
+                more = len(problems) - SHOWN
+                text = "; ".join(problems[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+                with cache.try_key_lock(cache_dir, env.name) as held:
+                    if held:
+                        cache.mark_broken(cache_dir, env.name, manifest.key, text)
+                checked.append(dataclasses.replace(env, problem=text))
+                continue
+        checked.append(env)
+    return checked
 
 
 def _current_link(workspace: Workspace, cache_dir: Path, args: argparse.Namespace) -> Path:
@@ -299,6 +333,8 @@ def _run_envs(args: argparse.Namespace) -> int:
     if args.extra or args.python:
         raise SelectionError("--extra and --python go with --path MEMBER")
     envs = cache.list_envs(cache_dir)
+    if args.verify:
+        envs = _verified(cache_dir, envs)
     current = current_keys(workspace, cache_dir, envs)
     records = [_record(env, current) for env in envs]
     if args.as_json:
@@ -309,6 +345,8 @@ def _run_envs(args: argparse.Namespace) -> int:
     else:
         for line in _text(records):
             print(line)
+    if args.verify and any(r["problem"] for r in records):
+        return 1
     return 0
 
 

@@ -169,11 +169,9 @@ def _write_disk(
 ) -> None:
     dest = _disk_path(cache_dir, path)
     record = {"format": _FACTS_FORMAT, "path": str(path), "key": [*memo_key], "facts": facts}
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, dest)
-    except OSError:  # a read-only cache only costs the next session one subprocess
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    # imported here: the backends package imports interpreters, which imports this module
+    from .backends._private import make_dirs, write_file
+
+    with contextlib.suppress(OSError):  # a read-only cache costs the next session a subprocess
+        make_dirs(dest.parent)
+        write_file(dest, json.dumps(record, sort_keys=True))

@@ -7,6 +7,7 @@ Layout of a cache directory (default ``<workspace root>/.wsenv/``)::
     <name> -> .<name>.tmp-<random>      while ``uv sync`` builds: a link, never a ready env
     <name>.lock                         the file lock of one env name (one key)
     .<name>.tmp-<random>/               an env being built (or left by a killed builder)
+    .<name>.tmp-<random>.installer      the process group of its running installer
     .<name>.del-<random>/               an env being removed
     interpreters/                       interpreter facts (see ``interpreters.py``)
 
@@ -21,28 +22,40 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from ..errors import EnvBuildError
+from ._locks import (
+    DEL,
+    TMP,
+    clear_leftovers,
+    installer_record,
+    key_lock,
+    owner_of,
+    remove_tree,
+    sweep_killed_builds,
+    try_key_lock,
+)
+from .backends._faults import fault_error
+from .backends._private import OTHERS_WRITE, make_dirs, write_file
 from .manifest import (
     LAST_USED,
     MANIFEST,
     MANIFEST_FORMAT,
     InvalidManifest,
     Manifest,
+    broken_reason,
     check,
     fingerprint,
     listing,
     manifest_from,
     read_manifest,
     site_packages_of,
+    write_manifest,
 )
 
 __all__ = [
@@ -58,16 +71,21 @@ __all__ = [
     "build_lock",
     "build_path",
     "check",
+    "check_cache_dir",
     "checkpoint",
     "ensure_cache_dir",
     "fingerprint",
+    "installer_record",
     "list_envs",
+    "mark_broken",
     "new_temp_dir",
     "prune",
     "publish",
     "read_manifest",
     "resolve_cache_dir",
     "site_packages_of",
+    "sweep_killed_builds",
+    "try_key_lock",
 ]
 
 CACHEDIR_TAG = (
@@ -76,9 +94,10 @@ CACHEDIR_TAG = (
     "# For information about cache directory tags, see https://bford.info/cachedir/\n"
 )
 _ENV_VAR = "PYTEST_WSENV_CACHE_DIR"
-_TMP = ".tmp-"
+_TMP = TMP
 _UNFINISHED = "a build that did not finish (a link to its temporary directory)"
-_DEL = ".del-"
+_DEL = DEL
+_remove_tree = remove_tree
 
 #: Test hook: called with a stage name ("created", "installed", "manifest", "rename") while
 #: an env is built, so reliability tests can kill a builder at a known point. Never set by
@@ -116,61 +135,71 @@ def resolve_cache_dir(
 
 
 def ensure_cache_dir(cache_dir: Path) -> Path:
-    """Create ``cache_dir`` with ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``."""
+    """Create ``cache_dir`` with ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``; see
+    :func:`check_cache_dir` for what an existing one must be."""
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(cache_dir)
+        check_cache_dir(cache_dir)
         for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
             target = cache_dir / name
             if not target.exists():
-                tmp = cache_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, target)
+                write_file(target, text)
     except OSError as exc:
-        raise EnvBuildError(
-            f"cannot create the environment cache: {exc}; pass --ws-cache-dir to use another "
-            "directory",
+        found = fault_error(exc, cache_dir, "creating the environment cache")
+        raise found or EnvBuildError(
+            f"cannot create the environment cache: {exc.strerror or exc}; pass --ws-cache-dir "
+            "to use another directory",
             path=cache_dir,
         ) from exc
     return cache_dir
 
 
+def check_cache_dir(cache_dir: Path) -> None:
+    """The cache directory (when it exists) must be ours and writable by nobody else:
+    EnvBuildError when another user owns it; group and other write bits are cleared.
+
+    Another user's cache holds code that the next run would import as ours, and a
+    directory others may write is one where anyone could plant it.
+    """
+    try:
+        info = os.stat(cache_dir)
+    except FileNotFoundError:
+        return
+    uid = getattr(os, "geteuid", None)
+    if uid is not None and info.st_uid != uid():
+        owner = _user_name(info.st_uid)
+        raise EnvBuildError(
+            f"the environment cache belongs to another user ({owner}) and pytest-wsenv "
+            "does not run code from it; use a cache of your own with --ws-cache-dir or "
+            "PYTEST_WSENV_CACHE_DIR (see docs/reliability.md, sharing a cache)",
+            path=cache_dir,
+        )
+    if os.name == "posix" and info.st_mode & OTHERS_WRITE:
+        with contextlib.suppress(OSError):  # read-only: nobody can plant anything either
+            os.chmod(cache_dir, info.st_mode & 0o7777 & ~OTHERS_WRITE)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 # -- building and publishing -------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def build_lock(cache_dir: Path, name: str, log: Callable[[str], None]) -> Iterator[None]:
-    """Hold the file lock of env ``name``; say once that we wait when another holds it."""
-    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"waiting for another process building {name}")
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _lock_is_free(cache_dir: Path, name: str) -> bool:
-    lock = FileLock(str(cache_dir / f"{name}.lock"), thread_local=False)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    lock.release()
-    return True
+#: Hold the file lock of one env name (see :mod:`._locks`).
+build_lock = key_lock
 
 
 def new_temp_dir(cache_dir: Path, name: str) -> Path:
     """A fresh path beside the final env to build into (not created). The caller holds the
-    lock of ``name``, so what killed builders of ``name`` left (temp dirs, and a link at
-    the final path) is removed first."""
-    final = cache_dir / name
-    if final.is_symlink():
-        _remove_tree(final)
-    for leftover in cache_dir.glob(f".{name}{_TMP}*"):
-        _remove_tree(leftover)
+    lock of ``name``, so what killed builders of ``name`` left (their installers, temp
+    dirs, and a link at the final path) is ended and removed first."""
+    clear_leftovers(cache_dir, name)
     return cache_dir / f".{name}{_TMP}{secrets.token_hex(6)}"
 
 
@@ -186,7 +215,7 @@ def build_path(cache_dir: Path, name: str, tmp: Path) -> Path:
     keeps the old env in place until the new one is ready) or links cannot be made. The
     caller holds the lock of ``name``.
     """
-    tmp.mkdir(parents=True)
+    make_dirs(tmp)
     final = cache_dir / name
     if os.name == "nt" or os.path.lexists(final):
         return tmp
@@ -263,10 +292,7 @@ def publish(
         },
     }
     checkpoint("manifest")
-    # compact, so the C encoder writes it (with ``indent`` json encodes in Python)
-    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
-    with open(tmp / MANIFEST, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    text = write_manifest(tmp, manifest)
     checkpoint("rename")
     if through_link:
         os.unlink(final)  # our own link: nobody takes it for a ready env
@@ -277,6 +303,23 @@ def publish(
     os.rename(tmp, final)
     _verify(final, final / python_rel)
     return manifest_from(final, json.loads(text))  # exactly what a later read will see
+
+
+def mark_broken(cache_dir: Path, name: str, key: str, reason: str) -> bool:
+    """Record in env ``name``'s manifest that it cannot be used (``reason``), so that the
+    next :func:`check` refuses it and it is rebuilt. Only when the manifest still names
+    ``key`` (a rebuilt env is left alone). The caller holds the lock of ``name``.
+    Returns whether the mark was written."""
+    where = cache_dir / name
+    try:
+        raw = json.loads((where / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return False  # no manifest: never reused anyway
+    if not isinstance(raw, dict) or raw.get("key") != key or where.is_symlink():
+        return False
+    raw["broken"] = " ".join(reason.split())
+    write_manifest(where, raw)
+    return True
 
 
 def _relocate(tmp: Path, final: Path, bin_dir: Path) -> None:
@@ -337,14 +380,6 @@ def _verify(final: Path, python: Path) -> None:
         )
 
 
-def _remove_tree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return
-    shutil.rmtree(path, ignore_errors=True)
-
-
 # -- listing and pruning ------------------------------------------------------------------
 
 
@@ -389,7 +424,8 @@ def list_envs(cache_dir: Path) -> list[CachedEnv]:
         if not entry.is_dir(follow_symlinks=False):
             continue
         try:
-            found.append(CachedEnv(entry.name, path, read_manifest(path), None))
+            manifest = read_manifest(path)
+            found.append(CachedEnv(entry.name, path, manifest, broken_reason(manifest.raw)))
         except InvalidManifest as exc:
             found.append(CachedEnv(entry.name, path, None, str(exc)))
     return found
@@ -417,16 +453,12 @@ def prune(
     for env in envs:
         if env.name in keep:
             continue
-        if dry_run:
-            if _lock_is_free(cache_dir, env.name):
+        with try_key_lock(cache_dir, env.name) as held:
+            if not held:
+                continue  # being built or rebuilt by another process right now
+            if dry_run:
                 removed.append(env.path)
-            continue
-        lock = FileLock(str(cache_dir / f"{env.name}.lock"), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            continue  # being built or rebuilt by another process right now
-        try:
+                continue
             aside = cache_dir / f".{env.name}{_DEL}{secrets.token_hex(6)}"
             try:
                 os.rename(env.path, aside)
@@ -434,22 +466,47 @@ def prune(
                 continue
             _remove_tree(aside)
             removed.append(env.path)
-            with contextlib.suppress(OSError):
-                (cache_dir / f"{env.name}.lock").unlink()
-        finally:
-            lock.release()
-    with contextlib.suppress(OSError):
-        for entry in sorted(os.scandir(cache_dir), key=lambda e: e.name):
-            leftover = Path(entry.path)
-            if entry.name.startswith(".") and _DEL in entry.name:
-                removed.append(leftover)
-            elif entry.name.startswith(".") and _TMP in entry.name:
-                owner = entry.name[1 : entry.name.index(_TMP)]
-                if not _lock_is_free(cache_dir, owner):
-                    continue
-                removed.append(leftover)
-            else:
-                continue
+    try:
+        entries = sorted(os.listdir(cache_dir))
+    except OSError:
+        entries = []
+    for entry in entries:
+        if entry.startswith(".") and _DEL in entry:
+            removed.append(cache_dir / entry)
             if not dry_run:
-                _remove_tree(leftover)
+                _remove_tree(cache_dir / entry)
+    for owner in sorted({o for o in map(owner_of, entries) if o is not None}):
+        with try_key_lock(cache_dir, owner) as held:
+            if not held:
+                continue
+            if dry_run:
+                removed += sorted(cache_dir.glob(f".{owner}{_TMP}*"))
+            else:
+                removed += clear_leftovers(cache_dir, owner)
+    if not dry_run:
+        _prune_lock_files(cache_dir, keep)
     return removed
+
+
+def _prune_lock_files(cache_dir: Path, keep: set[str]) -> None:
+    """Remove ``<name>.lock`` files of names with no env and no build under way (not
+    listed: they are bookkeeping).
+
+    Each is removed while held: a process waiting on it notices once it gets the lock
+    that the path no longer names the file it locked, and locks the new one (see
+    :mod:`._locks`), so removing never lets two builders of one name in.
+    """
+    try:
+        names = sorted(n[: -len(".lock")] for n in os.listdir(cache_dir) if n.endswith(".lock"))
+    except OSError:
+        return
+    for name in names:
+        if name in keep or os.path.lexists(cache_dir / name) or name.startswith("."):
+            continue
+        path = cache_dir / f"{name}.lock"
+        with try_key_lock(cache_dir, name) as held:
+            if not held or os.path.lexists(cache_dir / name):
+                continue
+            if not any(cache_dir.glob(f".{name}{_TMP}*")):
+                with contextlib.suppress(OSError):
+                    path.unlink()

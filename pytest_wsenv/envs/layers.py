@@ -41,6 +41,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import ConfigError
+from .backends._private import write_file
 from .backends.base import IndexSettings, InstallPlan
 from .backends.venv import site_packages
 from .interpreters import Interpreter
@@ -134,9 +135,7 @@ def attach_layers(env_python: Path, layer_site_packages: Sequence[Path]) -> Path
     lines = [
         f"import site; site.addsitedir({str(Path(p).absolute())!r})" for p in layer_site_packages
     ]
-    scratch = target.with_name(f".{LAYERS_PTH}.{os.getpid()}.tmp")
-    scratch.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(scratch, target)
+    write_file(target, "\n".join(lines) + "\n")
     return target
 
 

@@ -45,8 +45,14 @@ from .backends import (
     InstallPlan,
     SyncRequest,
     UvBackend,
+    fault_error,
+    fault_in_output,
+    permissive_umask,
+    recording_installers,
+    restrict_tree,
     select_backend,
 )
+from .bytecode import install_bytecode_hook
 from .interpreters import Interpreter, find_interpreter
 from .plan import index_settings, plan_for, sync_flags
 from .progress import BuildProgress, LogProgress
@@ -119,6 +125,8 @@ class EnvManager:
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._rebuilt: set[str] = set()
+        self._healed: set[str] = set()
+        self._cache_checked = False
         self._warned_unlocked = False
         self._resolved: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._layer_index: dict[str, IndexSettings] = {}
@@ -318,6 +326,9 @@ class EnvManager:
         """The env of ``spec``: reused when its cached copy is intact, else built once
         (in-process and across processes), published atomically."""
         start = time.perf_counter()
+        if not self._cache_checked:  # one stat per run: another user's cache is refused
+            cache.check_cache_dir(self.cache_dir)
+            self._cache_checked = True
         with self._guard:
             key_lock = self._key_locks.setdefault(spec.key, threading.Lock())
         with key_lock:
@@ -343,6 +354,42 @@ class EnvManager:
                 self._rebuilt.add(spec.key)
             return _ready(manifest, built=True, seconds=time.perf_counter() - start, reason=reason)
 
+    def mark_broken(self, env: ReadyEnv, reason: str) -> bool:
+        """Record that ``env`` cannot be used, e.g. its interpreter could not start pytest
+        (``reason`` says how: the child's last line, "marshal data too short"...).
+
+        The next :meth:`ensure` of its spec, in this run or a later one, rebuilds it and
+        says so: ``building <name> ... (marked broken: <reason>)``; ``pytest-wsenv envs``
+        lists it as broken meanwhile. Returns True the first time for ``env``'s key in
+        this manager: the caller may call :meth:`ensure` and retry once. False when that
+        key was already rebuilt for being broken in this run (a second rebuild would not
+        help: report the failure). An env rebuilt by someone else since is not marked.
+        Call it when no child of this run uses ``env`` any more: its rebuild replaces
+        the directory.
+        """
+        with self._guard:
+            first = env.key not in self._healed
+            self._healed.add(env.key)
+        with cache.build_lock(self.cache_dir, env.name, self.log):
+            marked = cache.mark_broken(self.cache_dir, env.name, env.key, reason)
+        if marked:
+            self.log(f"{env.name} is broken ({' '.join(reason.split())}): it will be rebuilt")
+        return first
+
+    def _fault(self, exc: BaseException, spec: EnvSpec) -> EnvBuildError | None:
+        """One line for a build that failed because of the machine (disk full, read-only
+        cache, too many open files...) or another OSError; None to raise ``exc`` as is."""
+        doing = f"building {spec.short_name}"
+        if isinstance(exc, EnvBuildError):
+            return fault_in_output([exc.message, *exc.log_tail.splitlines()], self.cache_dir, doing)
+        if isinstance(exc, OSError):
+            found = fault_error(exc, self.cache_dir, doing)
+            where = exc.filename if isinstance(exc.filename, str) else self.cache_dir
+            return found or EnvBuildError(
+                f"cannot build {spec.short_name}: {exc.strerror or exc}", path=where
+            )
+        return None
+
     def _reason(self, spec: EnvSpec, found: cache.Manifest | str, forced: bool) -> str | None:
         if isinstance(found, cache.Manifest):
             return "--ws-rebuild" if forced else None
@@ -366,64 +413,17 @@ class EnvManager:
         start = time.perf_counter()
         log = self.log if self.verbose else _quiet
         tmp = cache.new_temp_dir(self.cache_dir, spec.name)
+        cache.sweep_killed_builds(self.cache_dir, skip=spec.name)
         try:
-            plans = self._plans(spec)
-            count = sum(len(p) for p in plans)
-            if self.verbose:
-                self.log(f"{spec.name}: installing {count} packages with {backend.name}")
-            self.progress.build_started(
-                spec.name, f"{spec.short_name} ({backend.name}, {count} packages)"
-            )
-            if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
-                # uv's own sync engine: see the backend's docstring
-                flags = sync_flags(spec.target, self.no_install)
-                request = SyncRequest(self.workspace.root, flags, plans[0])
-                built_at = cache.build_path(self.cache_dir, spec.name, tmp)
-                python = backend.sync(spec.interpreter, built_at, request, log)
-                cache.checkpoint("created")
-                for plan in plans[1:]:  # the root's test tooling, at the lock's pins
-                    backend.install(python, plan, log)
-            else:
-                built_at = tmp
-                python = backend.create(spec.interpreter, tmp, log)
-                cache.checkpoint("created")
-                for plan in plans:
-                    backend.install(python, plan, log)
-            cache.checkpoint("installed")
-            site = cache.site_packages_of(tmp)
-            if attached:
-                layers.attach_layers(python, [env.site_packages for env in attached])
-            installed = distributions(site)
-            check_exact(spec, plans, installed, tmp)
-            record = {
-                "key": spec.key,
-                "kind": spec.kind,
-                "label": spec.label,
-                "inputs": spec.inputs(),
-                "interpreter": str(spec.interpreter.executable),
-                "build": {
-                    "backend": backend.name,
-                    "backend_version": spec.backend_version,
-                    "seconds": round(time.perf_counter() - start, 3),
-                    "packages": len(installed),
-                    "layers": [*spec.layers],
-                },
-            }
-            manifest = cache.publish(
-                self.cache_dir,
-                spec.name,
-                tmp,
-                record,
-                python=python,
-                bin_dir=python.parent,
-                attached=[env.name for env in attached],
-                built_at=built_at,
-                site=site,
-            )
-        except BaseException:
+            with recording_installers(cache.installer_record(tmp)):
+                manifest, installed = self._install(spec, attached, tmp, start, log)
+        except BaseException as exc:
             cache.abandon(self.cache_dir, spec.name, tmp)
             self.progress.build_ended(spec.name, None)
-            raise
+            found = self._fault(exc, spec)
+            if found is None:
+                raise
+            raise found from exc
         seconds = time.perf_counter() - start
         because = f" ({reason})" if reason else ""
         self.progress.build_ended(
@@ -432,6 +432,74 @@ class EnvManager:
             f"{seconds:.1f}s{because}",
         )
         return manifest
+
+    def _install(
+        self,
+        spec: EnvSpec,
+        attached: Sequence[ReadyEnv],
+        tmp: Path,
+        start: float,
+        log: Callable[[str], None],
+    ) -> tuple[cache.Manifest, dict[str, str]]:
+        """Build ``spec`` in ``tmp`` and publish it (see :meth:`_build`)."""
+        backend = self.backend
+        plans = self._plans(spec)
+        count = sum(len(p) for p in plans)
+        if self.verbose:
+            self.log(f"{spec.name}: installing {count} packages with {backend.name}")
+        self.progress.build_started(
+            spec.name, f"{spec.short_name} ({backend.name}, {count} packages)"
+        )
+        if isinstance(backend, UvBackend) and spec.kind == "target" and self.lock is not None:
+            # uv's own sync engine: see the backend's docstring
+            flags = sync_flags(spec.target, self.no_install)
+            request = SyncRequest(self.workspace.root, flags, plans[0])
+            built_at = cache.build_path(self.cache_dir, spec.name, tmp)
+            python = backend.sync(spec.interpreter, built_at, request, log)
+            cache.checkpoint("created")
+            for plan in plans[1:]:  # the root's test tooling, at the lock's pins
+                backend.install(python, plan, log)
+        else:
+            built_at = tmp
+            python = backend.create(spec.interpreter, tmp, log)
+            cache.checkpoint("created")
+            for plan in plans:
+                backend.install(python, plan, log)
+        cache.checkpoint("installed")
+        site = cache.site_packages_of(tmp)
+        install_bytecode_hook(site)
+        if attached:
+            layers.attach_layers(python, [env.site_packages for env in attached])
+        installed = distributions(site)
+        check_exact(spec, plans, installed, tmp)
+        if permissive_umask():  # built in-process with the umask: nothing others may write
+            restrict_tree(tmp)
+        record = {
+            "key": spec.key,
+            "kind": spec.kind,
+            "label": spec.label,
+            "inputs": spec.inputs(),
+            "interpreter": str(spec.interpreter.executable),
+            "build": {
+                "backend": backend.name,
+                "backend_version": spec.backend_version,
+                "seconds": round(time.perf_counter() - start, 3),
+                "packages": len(installed),
+                "layers": [*spec.layers],
+            },
+        }
+        manifest = cache.publish(
+            self.cache_dir,
+            spec.name,
+            tmp,
+            record,
+            python=python,
+            bin_dir=python.parent,
+            attached=[env.name for env in attached],
+            built_at=built_at,
+            site=site,
+        )
+        return manifest, installed
 
     def _plans(self, spec: EnvSpec) -> list[InstallPlan]:
         if spec.kind == "target":

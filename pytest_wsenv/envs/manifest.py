@@ -27,12 +27,14 @@ __all__ = [
     "MANIFEST_FORMAT",
     "InvalidManifest",
     "Manifest",
+    "broken_reason",
     "check",
     "fingerprint",
     "listing",
     "manifest_from",
     "read_manifest",
     "site_packages_of",
+    "write_manifest",
 ]
 
 MANIFEST = "wsenv-manifest.json"
@@ -196,6 +198,9 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
         return "not built yet" if not os.path.exists(where) else str(exc)
     if raw.get("key") != key or raw.get("name") != name:
         return "its manifest records another key"
+    broken = broken_reason(raw)
+    if broken is not None:
+        return broken
     if raw.get("path") != where:
         return f"it was built at {raw.get('path')} (environments are not relocatable)"
     if os.path.islink(where):
@@ -232,6 +237,35 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
     return manifest
 
 
+def broken_reason(raw: Mapping[str, Any]) -> str | None:
+    """Why the env was marked broken after it was published (see :func:`.cache.mark_broken`)."""
+    reason = raw.get("broken")
+    return None if reason is None else f"marked broken: {reason}"
+
+
+def write_manifest(env_dir: Path, raw: Mapping[str, Any]) -> str:
+    """Write ``raw`` as ``env_dir``'s manifest, whole or not at all: to a scratch file,
+    flushed to disk, then renamed over the manifest. Returns the JSON text written."""
+    # compact, so the C encoder writes it (with ``indent`` json encodes in Python)
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    target = os.path.join(env_dir, MANIFEST)
+    scratch = f"{target}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with open(fd, "w", encoding="utf-8") as handle:
+            if os.name == "posix":
+                os.fchmod(fd, 0o644)  # whatever the umask
+            handle.write(text)
+            handle.flush()
+            os.fsync(fd)
+        os.replace(scratch, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(scratch)
+        raise
+    return text
+
+
 def _describe(before: Sequence[str], after: Sequence[str]) -> str:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
@@ -245,6 +279,6 @@ def _touch(path: str) -> None:
         os.utime(path)
     except FileNotFoundError:
         with contextlib.suppress(OSError):
-            Path(path).touch()
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
     except OSError:
         pass

@@ -7,6 +7,13 @@ and extras normalized, specifier sets as sets, markers by meaning (uv writes
 ``python_version < '3.11'`` as ``python_full_version < '3.11'``), and the source kind
 (``workspace = true`` is recorded as ``editable``/``virtual``, with the version
 specifier dropped, as uv does for local sources).
+
+Beyond the requirements, as ``uv lock --check`` does: the lock's ``requires-python``
+must mean the intersection of the members' (compared by meaning, not spelling), each
+member's ``version`` must equal its locked version as a PEP 440 version, and a
+``version`` that is not one is refused. Like uv, a comparison of ``python_version``
+(or ``python_full_version``, ``implementation_version``) with something that is not
+a version is ignored in a declared marker: uv warns and drops it.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..errors import ConfigError, StaleLockError
 from .lockfile import DefaultGroups, MetaRequirement
@@ -83,7 +92,7 @@ def _from_pyproject(
     source = _source_category(sources, name)
     if req.url is not None:
         source = "git" if req.url.startswith("git+") else "url"
-    marker = str(req.marker) if req.marker is not None else None
+    marker = _as_uv_reads(req.marker) if req.marker is not None else None
     if extra is not None:
         marker = f"({marker}) and extra == '{extra}'" if marker else f"extra == '{extra}'"
     return _Req(
@@ -94,6 +103,115 @@ def _from_pyproject(
         marker=marker,
         text=text.strip(),
     )
+
+
+_VERSION_VARIABLES = frozenset({"python_version", "python_full_version", "implementation_version"})
+
+
+def _as_uv_reads(marker: Marker) -> str | None:
+    """``marker`` without the version comparisons uv ignores (None: no marker left)."""
+    return _render(marker._markers)  # packaging's parsed form: (lhs, op, rhs), "and", "or", [...]
+
+
+def _render(items: Sequence[Any]) -> str | None:
+    """``items`` as marker text, each ignored comparison left out as if it were not
+    written (in an ``and`` and in an ``or`` alike, as uv does); None when nothing is left."""
+    groups: list[list[str]] = [[]]  # alternatives of conjunctions
+    for item in items:
+        if item == "or":
+            groups.append([])
+        elif isinstance(item, list):
+            text = _render(item)
+            if text is not None:
+                groups[-1].append(f"({text})")
+        elif item != "and":
+            text = _atom(item)
+            if text is not None:
+                groups[-1].append(text)
+    alternatives = [" and ".join(group) for group in groups if group]
+    return " or ".join(alternatives) if alternatives else None
+
+
+def _atom(item: Any) -> str | None:
+    lhs, op, rhs = item
+    for variable, value in ((lhs, rhs), (rhs, lhs)):
+        if (
+            type(variable).__name__ == "Variable"
+            and str(variable.value) in _VERSION_VARIABLES
+            and op.value not in ("in", "not in")
+        ):
+            try:
+                Specifier(f"{op.value}{value.value}")
+            except InvalidSpecifier:
+                return None
+    return " ".join(part.serialize() for part in (lhs, op, rhs))
+
+
+def _same_requires_python(a: SpecifierSet, b: SpecifierSet) -> bool:
+    """Do ``a`` and ``b`` admit the same Python versions? Compared on every version they
+    name and its neighbours."""
+    samples = {"0", "99"}
+    for spec in (*a, *b):
+        text = spec.version.rstrip(".*")
+        try:
+            release = Version(text).release
+        except InvalidVersion:
+            return str(a) == str(b)
+        for i in range(len(release) + 1):
+            for delta in (-1, 0, 1):
+                parts = list(release[:i] or (0,))
+                parts[-1] = max(parts[-1] + delta, 0)
+                samples.add(".".join(map(str, parts)))
+                samples.add(".".join(map(str, [*parts, 0, 0])))
+    return all(a.contains(v, prereleases=True) == b.contains(v, prereleases=True) for v in samples)
+
+
+def _check_versions(index: LockIndex, workspace: Workspace, path: Path) -> None:
+    """``requires-python`` and each member's ``version`` against the lock."""
+    recorded = index.file.requires_python
+    try:
+        locked = SpecifierSet(recorded or "")
+    except InvalidSpecifier as exc:
+        raise StaleLockError(f"invalid requires-python {recorded!r}", path=path) from exc
+    # with none declared uv locks for the interpreter it finds (`>=X.Y`): whatever the lock
+    # says is what uv would say on the machine that locked it
+    declared_any = bool(str(workspace.requires_python))
+    if declared_any and not _same_requires_python(locked, workspace.requires_python):
+        declared = str(workspace.requires_python)
+        raise StaleLockError(
+            f"uv.lock is out of date: the members' requires-python is {declared!r}, the "
+            f"lock's {recorded or '(none)'!r}; run `uv lock`",
+            path=path,
+        )
+    for name, member in sorted(workspace.members.items()):
+        dynamic = {str(d) for d in member.project.get("dynamic", ()) or ()}
+        declared_version = member.project.get("version")
+        locked_version = index.package(name).version
+        if "version" in dynamic:
+            if locked_version is not None:  # uv records no version for a dynamic one
+                _stale(name, "its version is dynamic but the lock records one", path)
+            continue
+        if declared_version is None:
+            continue
+        try:
+            version = Version(str(declared_version))
+        except InvalidVersion:
+            raise ConfigError(
+                f"project.version is not a valid version: {declared_version!r}",
+                path=member.pyproject,
+            ) from None
+        if locked_version is None:
+            _stale(name, f"version {declared_version!r} is not in the lock", path)
+        try:
+            same = Version(locked_version) == version
+        except InvalidVersion:
+            same = False
+        if not same:
+            _stale(
+                name,
+                f"version {declared_version!r} differs from the lock's {locked_version!r}",
+                path,
+            )
 
 
 def _from_lock(req: MetaRequirement, where: Path) -> _Req:
@@ -188,6 +306,7 @@ def check_fresh(index: LockIndex, workspace: Workspace) -> None:
         _stale(name, "the member is not in the lock", path)
     for name in sorted(lock_members - set(workspace.members)):
         _stale(name, "the lock lists it but it is no longer a workspace member", path)
+    _check_versions(index, workspace, path)
     for name, member in sorted(workspace.members.items()):
         pkg = index.package(name)
         meta = pkg.metadata

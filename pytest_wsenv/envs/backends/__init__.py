@@ -10,6 +10,10 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ..uv_binary import find_uv
+from ._faults import fault_error, fault_in_output
+from ._groups import end_recorded as end_installer_group
+from ._groups import recording as recording_installers
+from ._private import permissive_umask, restrict_tree
 from .base import (
     Backend,
     BackendChoice,
@@ -32,7 +36,13 @@ __all__ = [
     "PipBackend",
     "SyncRequest",
     "UvBackend",
+    "end_installer_group",
+    "fault_error",
+    "fault_in_output",
     "find_uv",
+    "permissive_umask",
+    "recording_installers",
+    "restrict_tree",
     "select_backend",
 ]
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import EnvBuildError
+from . import _groups
+from ._faults import fault_error
 from .base import Log
 
 __all__ = ["Output", "installer_env", "requirements_file", "run"]
@@ -144,7 +146,10 @@ def run(
 ) -> Output:
     """Run ``command``, streaming each output line to ``log``.
 
-    A command that cannot be started at all is an EnvBuildError about ``where``.
+    The installer runs in a process group of its own that dies with this process where
+    the platform allows and is ended when it returns or this call is interrupted (see
+    :mod:`._groups`). A command that cannot be started at all is an EnvBuildError about
+    ``where``.
     """
     cmd = tuple(command)
     log(f"$ {shlex.join(cmd)}")
@@ -159,16 +164,30 @@ def run(
             errors="replace",
             env=dict(env),
             cwd=cwd,
+            # only setpgid and prctl, prepared before the fork: no lock of ours is taken
+            preexec_fn=_groups.preexec(),  # noqa: PLW1509
         )
     except OSError as exc:
+        exc.filename = None  # the fault is the machine's, not the command's
+        found = fault_error(exc, where or Path(cmd[0]), f"starting {Path(cmd[0]).name}")
+        if found is not None:
+            raise found from exc
         raise EnvBuildError(f"cannot run {cmd[0]}: {exc.strerror or exc}", path=where) from exc
+    _groups.started(proc.pid)
     lines: list[str] = []
-    with proc:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip("\r\n")
-            lines.append(line)
-            log(line)
+    try:
+        with proc:
+            assert proc.stdout is not None
+            try:
+                for raw in proc.stdout:
+                    line = raw.rstrip("\r\n")
+                    lines.append(line)
+                    log(line)
+            except BaseException:
+                _groups.end_group(proc.pid)  # before Popen's exit waits for it
+                raise
+    finally:
+        _groups.stopped(proc.pid)  # also what it left running, or all of it when interrupted
     return Output(cmd, proc.returncode, tuple(lines))
 
 

@@ -13,9 +13,10 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from ._private import make_dirs, write_file
 
 __all__ = ["remembered_version"]
 
@@ -47,14 +48,7 @@ def remembered_version(binary: str, cache_dir: Path | None, ask: Callable[[], st
         version: str = record["version"]
         return version
     version = ask()
-    tmp = record_path.with_name(f".{record_path.name}.{os.getpid()}.{threading.get_ident()}")
-    try:
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(
-            json.dumps({"format": _FORMAT, "key": key, "version": version}), encoding="utf-8"
-        )
-        os.replace(tmp, record_path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    with contextlib.suppress(OSError):
+        make_dirs(record_path.parent)
+        write_file(record_path, json.dumps({"format": _FORMAT, "key": key, "version": version}))
     return version
