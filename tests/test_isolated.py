@@ -458,3 +458,25 @@ def test_builds_show_a_status_line_on_a_terminal(albatross: Path) -> None:
     # place, one line for the build with its time
     assert out.index("test session starts") < out.index("\rbuilding seeds-py3.11 ("), out
     assert re.search(r"\rbuilding seeds-py3\.11 \(.*\) \.\.\. [\d.]+s *\n", out), out
+
+
+def test_an_env_that_cannot_start_pytest_is_rebuilt_once(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    first = pytester.runpytest("--ws-package", "seeds", str(albatross))
+    first.assert_outcomes(passed=2)
+    [pytest_init] = (albatross / ".wsenv").glob(
+        "seeds-py*/lib/python*/site-packages/_pytest/__init__.py"
+    )
+    # a new file in place of the old (installers link files from their cache)
+    text = pytest_init.read_text()
+    pytest_init.unlink()
+    pytest_init.write_text(text + "\nthis is not python (\n")
+    result = pytester.runpytest("--ws-package", "seeds", str(albatross))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "seeds-py3.11-* is broken (*SyntaxError*): it will be rebuilt",
+            "building seeds-py3.11 (*) ... *s (marked broken: *SyntaxError*)",
+        ]
+    )

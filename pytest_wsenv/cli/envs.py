@@ -44,7 +44,6 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -311,13 +310,7 @@ def _current_link(workspace: Workspace, cache_dir: Path, args: argparse.Namespac
     for line in spec.layers:
         print(f"wsenv: {line}", file=sys.stderr)
     ready = manager.ensure(spec)
-    links = cache_dir / "current"
-    links.mkdir(exist_ok=True)
-    link = links / spec.short_name
-    scratch = links / f".{spec.short_name}.{os.getpid()}.tmp"
-    scratch.unlink(missing_ok=True)
-    scratch.symlink_to(os.path.relpath(ready.path, links), target_is_directory=True)
-    os.replace(scratch, link)
+    link = cache.link_current(cache_dir, spec.short_name, ready.path)
     return link / ready.python.relative_to(ready.path)
 
 

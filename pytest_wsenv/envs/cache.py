@@ -76,6 +76,7 @@ __all__ = [
     "ensure_cache_dir",
     "fingerprint",
     "installer_record",
+    "link_current",
     "list_envs",
     "mark_broken",
     "new_temp_dir",
@@ -510,3 +511,16 @@ def _prune_lock_files(cache_dir: Path, keep: set[str]) -> None:
             if not any(cache_dir.glob(f".{name}{_TMP}*")):
                 with contextlib.suppress(OSError):
                     path.unlink()
+
+
+def link_current(cache_dir: Path, short_name: str, env: Path) -> Path:
+    """Point ``<cache>/current/<short_name>`` at ``env`` (replaced atomically) and return the
+    link: a stable path an editor or a shell can use for a member's current environment."""
+    links = cache_dir / "current"
+    make_dirs(links)
+    link = links / short_name
+    scratch = links / f".{short_name}.{os.getpid()}.tmp"
+    scratch.unlink(missing_ok=True)
+    scratch.symlink_to(os.path.relpath(env, links), target_is_directory=True)
+    os.replace(scratch, link)
+    return link

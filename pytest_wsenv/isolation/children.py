@@ -56,6 +56,7 @@ class ChildPreparer:
                 key=run.key,
                 member=run.member,
                 prepare=self._preparer(run),
+                broken=self._breaker(run),
                 nodeid_prefix=relative_nodeid(run.rootdir, self._parent_root),
                 nodeid_suffix=run.suffix,
             )
@@ -64,6 +65,19 @@ class ChildPreparer:
 
     def _preparer(self, run: MemberRun) -> Callable[[], ChildSpec]:
         return lambda: self._prepare(run)
+
+    def _breaker(self, run: MemberRun) -> Callable[[str], bool]:
+        return lambda reason: self._broken(run, reason)
+
+    def _broken(self, run: MemberRun, reason: str) -> bool:
+        """pytest could not start in ``run``'s environment: mark it broken, so that the next
+        prepare rebuilds it (once per environment and session)."""
+        with self._envs_lock:
+            ready = self.envs.get(run.key)
+        if ready is None:
+            return False
+        last = next((line for line in reversed(reason.splitlines()) if line.strip()), reason)
+        return self.plan.manager.mark_broken(ready, last.strip())
 
     def _prepare(self, run: MemberRun) -> ChildSpec:
         manager = self.plan.manager

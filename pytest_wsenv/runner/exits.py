@@ -14,6 +14,7 @@ import pytest
 
 from pytest_wsenv.runner.members import Member, State
 from pytest_wsenv.runner.parts import SessionPart
+from pytest_wsenv.runner.pool import ChildPool
 from pytest_wsenv.runner.process import ChildProcess, Exited
 from pytest_wsenv.runner.reports import (
     describe_exit,
@@ -30,6 +31,7 @@ class ExitHandling(SessionPart):
 
     max_restarts: int
     _session: pytest.Session | None
+    _pool: ChildPool
 
     def on_exit(self, m: Member, event: Exited) -> None:
         child = event.child
@@ -42,6 +44,8 @@ class ExitHandling(SessionPart):
                 self._crashed_while_running(m, child, how, output, collecting=True)
                 return
             extra = f"\n{m.internal_error}" if m.internal_error else ""
+            if m.hello is None and self._heal(m, f"its pytest exited ({how}) at start{output}"):
+                return
             self._fail(
                 m,
                 f"member {m.name!r}: its pytest exited ({how}) before collecting its tests"
@@ -62,6 +66,21 @@ class ExitHandling(SessionPart):
             else:
                 child.kill_leftovers()
                 self._crashed_while_running(m, child, how, output, collecting=False)
+
+    def _heal(self, m: Member, reason: str) -> bool:
+        """The member's pytest could not start: have its environment rebuilt once and
+        prepare the member again (True), or not (False: the member fails)."""
+        broken = m.request.broken
+        if broken is None or m.healed or self._stopping:
+            return False
+        m.healed = True
+        try:
+            again = broken(reason)
+        except Exception:  # the environment engine could not mark it: fail as before
+            return False
+        if again:
+            self._pool.prepare_again(m)
+        return again
 
     def _finished_normally(self, m: Member) -> None:
         finished = m.finished or {}

@@ -122,6 +122,8 @@ class Member:
         self.stacks: str | None = None
         #: the child has pytest-timeout and enforces its limits itself
         self.own_timeout = False
+        #: its environment was rebuilt once because pytest could not start in it
+        self.healed = False
 
     @property
     def nodeid(self) -> str:

@@ -110,6 +110,16 @@ class ChildPool:
                 target=self._prepare, args=(m,), name=f"wsenv-prepare-{m.key}", daemon=True
             ).start()
 
+    def prepare_again(self, m: Member) -> None:
+        """Prepare ``m`` once more (its environment is being rebuilt); it keeps the collect
+        slot it holds."""
+        m.reset_child(None)
+        m.state = State.PREPARING
+        self._preparing += 1
+        threading.Thread(
+            target=self._prepare, args=(m,), name=f"wsenv-prepare-{m.key}", daemon=True
+        ).start()
+
     def close(self) -> None:
         """Start nothing new: members not launched yet are done."""
         self.closed = True

@@ -118,6 +118,11 @@ class ChildRequest:
     (reported the same way); other members still run. ``nodeid_prefix`` and ``nodeid_suffix``
     name the member in the parent before the spec exists (for such a failure report); they must
     equal the spec's.
+
+    ``broken``, when given, is called once when the member's pytest could not even start in
+    the environment ``prepare`` gave (the child ended before its first message), with the
+    reason; when it returns True, ``prepare`` is called again (a rebuilt environment) instead
+    of failing the member.
     """
 
     key: str
@@ -125,6 +130,7 @@ class ChildRequest:
     prepare: Callable[[], ChildSpec]
     nodeid_prefix: str = ""
     nodeid_suffix: str = ""
+    broken: Callable[[str], bool] | None = None
 
 
 def clean_child_env(
