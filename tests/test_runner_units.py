@@ -290,35 +290,47 @@ def test_exit_descriptions_and_output_tail() -> None:
 # --- the child file --------------------------------------------------------------------------
 
 
-def test_child_uses_stdlib_and_pytest_only() -> None:
-    tree = ast.parse(CHILD_SCRIPT.read_text())
+CHILD_COVERAGE = CHILD_SCRIPT.with_name("child_coverage.py")
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """Top-level names of every import in ``path``, and of those at module level."""
+    tree = ast.parse(path.read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name.partition(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").partition(".")[0])
-    # coverage only with --cov, imported where it is used (see test_coverage.py)
-    assert imported - {"__future__", "pytest", "coverage"} <= set(sys.stdlib_module_names)
     top = {
         alias.name.partition(".")[0]
         for node in tree.body
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [])
     }
+    return imported, top
+
+
+def test_child_uses_stdlib_and_pytest_only() -> None:
+    imported, _ = _imports(CHILD_SCRIPT)
+    assert imported - {"__future__", "pytest"} <= set(sys.stdlib_module_names)
+    # coverage only with --cov, in the module loaded beside it, where it is used
+    imported, top = _imports(CHILD_COVERAGE)
+    assert imported - {"__future__", "pytest", "coverage"} <= set(sys.stdlib_module_names)
     assert "coverage" not in top
     source = CHILD_SCRIPT.read_text()
     assert f"SCHEMA = {SCHEMA_VERSION}\n" in source
 
 
-def test_child_compiles_on_the_oldest_python() -> None:
+@pytest.mark.parametrize("script", [CHILD_SCRIPT, CHILD_COVERAGE], ids=lambda p: p.name)
+def test_child_compiles_on_the_oldest_python(script: Path) -> None:
     from pytest_wsenv.envs.interpreters import find_interpreter
 
     try:
         python = find_interpreter("3.10").executable
     except InterpreterNotFoundError:
         pytest.skip("no Python 3.10 on this machine")
-    code = f"import sys; compile(open({str(CHILD_SCRIPT)!r}).read(), 'child.py', 'exec')"
+    code = f"import sys; compile(open({str(script)!r}).read(), {script.name!r}, 'exec')"
     subprocess.run([str(python), "-c", code], check=True)
 
 

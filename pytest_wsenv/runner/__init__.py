@@ -19,7 +19,8 @@ its reader thread), ``forkserver.py`` and ``zygote.py`` (children forked from a 
 interpreter), ``protocol.py`` (wire format, report and warning rebuilding), ``members.py``
 (per-member state, summaries), ``standins.py`` (stand-in collection nodes), ``reports.py``
 (reports the parent makes: crashes, not run).
-``child.py`` is the other end: executed by path in the member's interpreter, never imported.
+``child.py`` is the other end: executed by path in the member's interpreter, never imported
+(``child_coverage.py``, loaded by it by path, measures a child under ``--cov``).
 """
 
 from __future__ import annotations

@@ -11,46 +11,8 @@ conftest files and rootdir apply as if pytest were run there. The bootstrap remo
 entry ``-c`` puts on ``sys.path``, so neither the working directory nor this package's directory
 is importable by accident, and it keeps the user's ``PYTHON*`` variables (no ``-I``/``-E``).
 
-Wire format: one JSON object per line. The child writes messages to ``msg_fd`` (a pipe only the
-parent reads; stdout/stderr stay ordinary output) and reads commands from ``cmd_fd`` (stdin is
-left to the tests). Every message has a ``kind``:
-
-``hello``         first, before pytest starts: ``schema``, ``pytest``, ``python``, ``pid``,
-                  ``executable``
-``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to
-                  it), ``timeout`` (pytest-timeout is active here)
-``collectreport`` a collector that failed or was skipped: ``report`` (pytest_report_to_serializable)
-``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
-``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
-                  parent index, kind]]``, ``collectors`` ``[[nodeid, kind, name, path,
-                  parent index]]`` (for ``--collect-only`` trees), ``deselected`` ``[nodeid]``
-``logstart``      ``nodeid``, ``location``
-``testreport``    ``report``
-``logfinish``     ``nodeid``, ``location``
-``internalerror`` ``text``
-``interrupted``   a test (or the session) raised KeyboardInterrupt: ``where`` (``path:lineno``
-                  of the crash line, or empty); or called ``pytest.exit()``: ``exit`` (the
-                  message), ``returncode``
-``interact``      a debugger is about to take the terminal (``terminal`` mode with ``ack``)
-``syspath``       a ``conftest.py`` outside the member directory put ``entries`` on ``sys.path``
-                  that are outside the member directory and its environment: ``conftest``
-``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
-
-After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
-the given node ids in the given order (all, in collection order, if null); ``{"cmd": "exit"}``
-ends the session without running anything. While running, ``{"cmd": "stop"}`` or end of file
-on ``cmd_fd`` (the parent went away) stops after the current test. The parent decides when to
-stop across members, so ``--maxfail``/``-x`` are neutralised here.
-
-Output (``mode`` in the options): ``captured``, the default: pytest's terminal output and
-whatever escapes capture go to stdout/stderr, which the parent keeps for crash messages.
-``relay`` (``-s``) and ``terminal`` (the standard streams are the parent's terminal): the
-parent shows the child's output to the user, so this side's terminal reporter writes nowhere
-(except the traceback that ``--pdb`` prints before the debugger starts). With ``ack`` set,
-the child waits for ``{"cmd": "go"}`` after each ``logstart`` and before a debugger takes the
-terminal (after sending ``interact``), so that the parent has written everything before it and
-the output comes in the order plain pytest would print it. ``--pdb`` is neutralised unless the
-mode is ``terminal``.
+The wire format (messages on ``msg_fd``, commands on ``cmd_fd``, the output modes and the
+handshake) is described in ``protocol.py``, the parent's side of it.
 """
 
 from __future__ import annotations
@@ -171,58 +133,6 @@ class _CurrentStdout:
         return sys.stdout.isatty()
 
 
-class _Coverage:
-    """``--cov`` in the parent (``PYTEST_WSENV_COVERAGE``): measure this child as a pytest-cov
-    worker does (started from the parent's directory, with its sources, branch setting and
-    config file) into a parallel data file that the parent combines. Only then is coverage
-    imported: from the member env, else from the layer path the parent gives."""
-
-    def __init__(self, settings: dict[str, Any]) -> None:
-        if settings.get("path"):
-            sys.path.append(settings["path"])  # after everything of the member env
-        import coverage
-
-        here = os.getcwd()
-        os.chdir(settings["topdir"])
-        try:
-            self.cov = coverage.Coverage(
-                data_file=settings["data_file"],
-                data_suffix=True,
-                source=settings["source"],
-                branch=settings["branch"],
-                config_file=settings["config_file"],
-            )
-            # a member that runs none of the measured sources is no news (xdist's workers
-            # do not show these either)
-            self.cov._warn_unimported_source = self.cov._warn_no_data = False
-            configured: Any = self.cov.get_option("run:omit")
-            omit = [*(configured or []), __file__]
-            site = os.path.dirname(os.path.dirname(pytest.__file__))
-            if site not in sys.path:  # pytest of the fork server's first env
-                omit.append(os.path.join(site, "*"))
-            self.cov.set_option("run:omit", omit)
-            self.cov.start()
-        finally:
-            os.chdir(here)
-
-    def pytest_configure(self, config: Any) -> None:
-        config.addinivalue_line("markers", "no_cover: disable coverage for this test.")
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: Any) -> Any:
-        if item.get_closest_marker("no_cover") is None:
-            return (yield)
-        self.cov.stop()
-        try:
-            return (yield)
-        finally:
-            self.cov.start()
-
-    def save(self) -> None:
-        self.cov.stop()
-        self.cov.save()
-
-
 class _ChildPlugin:
     def __init__(
         self, channel: _Channel, commands: _Commands, *, mode: str = "captured", ack: bool = False
@@ -240,7 +150,7 @@ class _ChildPlugin:
         self.foreign = json.loads(os.environ.pop("PYTEST_WSENV_FOREIGN_OPTIONS", "[]"))
         self.undefined_report = os.environ.pop("PYTEST_WSENV_UNDEFINED_REPORT", "")
         self.coverage_settings = json.loads(os.environ.pop("PYTEST_WSENV_COVERAGE", "null"))
-        self.coverage: _Coverage | None = None
+        self.coverage: Any = None  # child_coverage.ChildCoverage
 
     def pytest_addoption(self, parser: Any) -> None:
         # the parent's ini keys are known here, where pytest-wsenv may not be installed
@@ -253,7 +163,7 @@ class _ChildPlugin:
         conftest.py of this environment defines them, else dropped and reported. With
         ``--cov``, coverage starts here, where pytest-cov starts it."""
         if self.coverage_settings:
-            self.coverage = _Coverage(self.coverage_settings)
+            self.coverage = _sibling("child_coverage").ChildCoverage(self.coverage_settings)
             early_config.pluginmanager.register(self.coverage, "wsenv-coverage")
         result = yield
         undefined: list[str] = []
@@ -470,6 +380,19 @@ class _ChildPlugin:
             shouldfail=session.shouldfail or "",
             shouldstop=session.shouldstop or "",
         )
+
+
+def _sibling(name: str) -> Any:
+    """A module shipped beside this file, loaded by path as this file is run (the child cannot
+    import pytest_wsenv, which the member environment does not have)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_pytest_wsenv_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _inside(path: str, directory: str) -> bool:

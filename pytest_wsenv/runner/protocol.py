@@ -1,4 +1,4 @@
-"""Parent side of the wire protocol spoken with ``child.py`` (see that module for the messages).
+"""Parent side of the wire protocol spoken with ``child.py``.
 
 Transport: the child writes JSON lines to a dedicated pipe (``msg_fd``) and reads JSON-line
 commands from another (``cmd_fd``); its stdout/stderr are ordinary output, kept as a bounded tail
@@ -11,6 +11,47 @@ member and both pytest versions.
 Reports keep pytest's own serialization (``pytest_report_to_serializable``); before rebuilding
 them the parent rewrites node ids and locations to its own form and makes traceback paths
 relative to its own working directory, as in-process pytest would print them.
+
+Wire format: one JSON object per line. The child writes messages to ``msg_fd`` (a pipe only the
+parent reads; stdout/stderr stay ordinary output) and reads commands from ``cmd_fd`` (stdin is
+left to the tests). Every message has a ``kind``:
+
+``hello``         first, before pytest starts: ``schema``, ``pytest``, ``python``, ``pid``,
+                  ``executable``
+``session``       at session start: ``rootpath`` (the child's rootdir; node ids are relative to
+                  it), ``timeout`` (pytest-timeout is active here)
+``collectreport`` a collector that failed or was skipped: ``report`` (pytest_report_to_serializable)
+``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
+``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
+                  parent index, kind]]``, ``collectors`` ``[[nodeid, kind, name, path,
+                  parent index]]`` (for ``--collect-only`` trees), ``deselected`` ``[nodeid]``
+``logstart``      ``nodeid``, ``location``
+``testreport``    ``report``
+``logfinish``     ``nodeid``, ``location``
+``internalerror`` ``text``
+``interrupted``   a test (or the session) raised KeyboardInterrupt: ``where`` (``path:lineno``
+                  of the crash line, or empty); or called ``pytest.exit()``: ``exit`` (the
+                  message), ``returncode``
+``interact``      a debugger is about to take the terminal (``terminal`` mode with ``ack``)
+``syspath``       a ``conftest.py`` outside the member directory put ``entries`` on ``sys.path``
+                  that are outside the member directory and its environment: ``conftest``
+``finished``      at session finish: ``exitstatus``, ``shouldfail``, ``shouldstop``
+
+After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
+the given node ids in the given order (all, in collection order, if null); ``{"cmd": "exit"}``
+ends the session without running anything. While running, ``{"cmd": "stop"}`` or end of file
+on ``cmd_fd`` (the parent went away) stops after the current test. The parent decides when to
+stop across members, so ``--maxfail``/``-x`` are neutralised here.
+
+Output (``mode`` in the options): ``captured``, the default: pytest's terminal output and
+whatever escapes capture go to stdout/stderr, which the parent keeps for crash messages.
+``relay`` (``-s``) and ``terminal`` (the standard streams are the parent's terminal): the
+parent shows the child's output to the user, so this side's terminal reporter writes nowhere
+(except the traceback that ``--pdb`` prints before the debugger starts). With ``ack`` set,
+the child waits for ``{"cmd": "go"}`` after each ``logstart`` and before a debugger takes the
+terminal (after sending ``interact``), so that the parent has written everything before it and
+the output comes in the order plain pytest would print it. ``--pdb`` is neutralised unless the
+mode is ``terminal``.
 """
 
 from __future__ import annotations
