@@ -241,3 +241,23 @@ def test_runner_layer_runs_pytest_in_a_member_env_without_it(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_layer_plan_reads_editables_written_as_file_urls() -> None:
+    """uv writes editables found through [tool.uv.sources] as file: URLs."""
+    index = IndexSettings()
+    plan = layer_plan(
+        [
+            "-e /src/tool",
+            "-e file:///src/with%20space/member",
+            "-e git+https://example.invalid/repo@abc#egg=repo",
+            "pytest==9.2.0",
+        ],
+        index,
+    )
+    assert plan.editables == (Path("/src/tool"), Path("/src/with space/member"))
+    assert plan.requirements == (
+        "-e git+https://example.invalid/repo@abc#egg=repo",
+        "pytest==9.2.0",
+    )
+    assert all(path.is_absolute() for path in plan.editables)

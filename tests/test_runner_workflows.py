@@ -64,6 +64,16 @@ def test_exitfirst_stops_at_the_first_collection_error(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_exitfirst_stops_at_the_first_collection_error_of_a_member(
+    pytester: pytest.Pytester,
+) -> None:
+    broken = {f"tests/test_b{i}.py": "import not_installed_anywhere\n" for i in range(4)}
+    write_workspace(pytester, Member("alpha", broken))
+    result = pytester.runpytest("-x")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*! stopping after 1 failures !*"])
+
+
 def test_maxfail_counts_collection_errors_like_pytest(pytester: pytest.Pytester) -> None:
     broken = [
         Member(name, {"tests/test_broken.py": "import not_installed_anywhere\n"})

@@ -37,6 +37,8 @@ import shlex
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -106,13 +108,23 @@ def _running_pytest() -> str:
 def layer_plan(
     resolved: Iterable[str], index: IndexSettings, *, origin: str = "--ws-with"
 ) -> InstallPlan:
-    """The plan that installs a layer's resolved pins (``-e <dir>`` lines -> editables)."""
+    """The plan that installs a layer's resolved pins (``-e <dir>`` lines -> editables).
+
+    An editable may come back from the resolver as a directory or a ``file:`` URL (uv writes
+    the editables it found through ``[tool.uv.sources]`` that way); both become directories.
+    """
     requirements: list[str] = []
     editables: list[Path] = []
     for line in resolved:
         words = line.split(maxsplit=1)
         if words and words[0] in ("-e", "--editable") and len(words) == 2:
-            editables.append(Path(words[1]))
+            target = words[1].strip()
+            if target.startswith("file:"):
+                editables.append(Path(url2pathname(urlsplit(target).path)))
+            elif "://" in target or target.startswith("git+"):
+                requirements.append(line.strip())  # an editable from version control
+            else:
+                editables.append(Path(target))
         elif line.strip():
             requirements.append(line.strip())
     return InstallPlan(

@@ -72,15 +72,19 @@ class CollectionReplay(SessionPart):
         hook = self._hook()
         builder = StandInBuilder(session)
         for m in self._members:
-            if session.shouldfail:  # -x/--maxfail: pytest collects nothing after the failure
+            if _failed(session):  # -x/--maxfail: pytest collects nothing after the failure
                 break
             m.collection_replayed = True
             for kind, payload in m.collect_events:
+                if _failed(session):
+                    break
                 if kind == "report":
                     hook.pytest_collectreport(report=payload)
                 else:
                     hook.pytest_warning_recorded.call_historic(kwargs=payload)
             m.collect_events.clear()
+            if _failed(session):
+                break
             if m.state is State.FAILED:
                 assert m.error is not None
                 hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
@@ -132,3 +136,8 @@ class CollectionReplay(SessionPart):
         elif m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
+
+
+def _failed(session: pytest.Session) -> bool:
+    """Whether ``-x``/``--maxfail`` stopped the session (the replayed reports set it)."""
+    return bool(session.shouldfail)
