@@ -431,7 +431,7 @@ _SCRIPT = textwrap.dedent(
     """
     import dataclasses, json, os, sys, time
     from pathlib import Path
-    from pytest_wsenv.envs import cache
+    from pytest_wsenv.envs import publishing
     from pytest_wsenv.envs.manager import EnvManager
     from pytest_wsenv.lock import Lock
     from pytest_wsenv.target import Target
@@ -444,7 +444,7 @@ _SCRIPT = textwrap.dedent(
             Path(marker).write_text(stage)
             time.sleep(600)
 
-    cache._checkpoint = hold
+    publishing._checkpoint = hold
     workspace = Workspace.discover(Path(root))
     manager = EnvManager(
         workspace,

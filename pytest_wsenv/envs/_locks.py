@@ -8,7 +8,7 @@ two holders of one name never coexist. A lock path that is a symbolic link (or a
 other non-regular file) is refused, never followed.
 
 A builder killed mid-build leaves ``.<name>.tmp-<random>`` (its temporary directory),
-maybe a link ``<name> -> .<name>.tmp-<random>`` (see :func:`.cache.build_path`) and,
+maybe a link ``<name> -> .<name>.tmp-<random>`` (see :func:`.publishing.build_path`) and,
 while an installer was running, ``.<name>.tmp-<random>.installer`` naming the
 installer's process group. Whoever next holds the name's lock ends that group, waits
 until it is gone, then removes the rest (:func:`clear_leftovers`); a build of another

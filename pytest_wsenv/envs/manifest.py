@@ -185,7 +185,7 @@ def check(cache_dir: Path | str, name: str, key: str) -> Manifest | str:
     """The env ``name``'s manifest if it can be reused as it is, else why not.
 
     Usable means: the manifest parses and names this key and this directory (not a
-    link: see :func:`~.cache.build_path`), the interpreter it was built from and its own
+    link: see :func:`~.publishing.build_path`), the interpreter it was built from and its own
     python still exist, its site-packages listing has the fingerprint recorded at build
     time (nothing installed or removed by hand), and the layer envs it reads from still
     exist. A usable env has its last-used marker touched (made at the first reuse).

@@ -7,7 +7,7 @@ tooling: it is taken from a group of the member itself, like any test dependency
 
 Every member's environment gets, beside its own closure, the tooling of the workspace
 root's test group (``dev``, the ``wsenv_test_group`` ini key) with its dependencies
-(layer 2 of :mod:`.manager`). Packages the member's closure already has are neither taken
+(layer 2 of :mod:`.planner`). Packages the member's closure already has are neither taken
 nor followed: the member's pin wins. Nothing else of the root's group is added.
 
 - :func:`locked_tooling`: with ``uv.lock``, the pins that layer adds, at the lock's

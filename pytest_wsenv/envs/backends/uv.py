@@ -5,7 +5,7 @@ A locked target (a member's closure in ``uv.lock``) is built by uv's own sync en
 ``uv sync --frozen --exact`` with the target's selection flags, run at the workspace
 root with ``UV_PROJECT_ENVIRONMENT`` naming the directory being built (the env's final
 path, a link to its temporary directory until it is published: see
-:func:`..cache.build_path`). uv then creates the environment and installs the lock's
+:func:`..publishing.build_path`). uv then creates the environment and installs the lock's
 packages itself, with every workspace setting (indexes, sources, ``no-build-isolation``,
 ``cache-keys``) exactly as ``uv sync`` applies them, in the time ``uv sync`` takes. The
 environment engine still checks the result against the closure it computed (nothing
