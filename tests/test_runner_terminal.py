@@ -100,3 +100,25 @@ def test_quitting_the_debugger_ends_the_session(terminal_workspace: Path) -> Non
     assert code == 2, term.output
     assert "Quitting debugger" in term.output, term.output
     assert "test_last" not in term.output.split("Quitting debugger")[-1]
+
+
+def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pytester) -> None:
+    member = Member(
+        "alpha",
+        {
+            "tests/test_print.py": (
+                "def test_one():\n    print('out of one')\n\n"
+                "def test_two():\n    print('out of two')\n"
+            )
+        },
+    )
+    root = write_workspace(pytester, member, fork=True)
+    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
+    term = Terminal(root, *NOTED, "-s")
+    try:
+        code = term.finish()
+    finally:
+        term.kill()
+    assert code == 0, term.output
+    # the child writes to the terminal itself, between the parent's progress characters
+    assert "alpha/tests/test_print.py out of one\n.out of two\n." in term.output, term.output
