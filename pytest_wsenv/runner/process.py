@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 from pytest_wsenv.runner.forkserver import Forked, ForkServers
 from pytest_wsenv.runner.protocol import (
@@ -123,6 +123,23 @@ class OutputOptions:
         return json.dumps(options)
 
 
+class StartedChild(Protocol):
+    """How a child was started, as the reader sees it: the one interface between the runner
+    and a process transport. Today's transports are :class:`_Started` (a new interpreter,
+    ``subprocess``) and :class:`~pytest_wsenv.runner.forkserver.Forked` (forked from a warm
+    interpreter); a spawn-based one for platforms without ``fork`` would be a third."""
+
+    pid: int
+    stdout: int | None  # the parent's end of the child's stdout, None when it is a terminal
+    stderr: int | None
+
+    def wait(self) -> int | None:
+        """The exit code (``-N`` for signal N); None when it cannot be known."""
+
+    def close(self) -> None:
+        """Close the parent's ends of the output pipes."""
+
+
 class _Started:
     """A child started as a new interpreter."""
 
@@ -216,7 +233,7 @@ class ChildProcess:
         try:
             started, self.not_forked = _fork(spec, forks, msg_write, cmd_read, output)
             self.forked = started is not None
-            self._child: _Started | Forked = started or _Started(spec, msg_write, cmd_read, output)
+            self._child: StartedChild = started or _Started(spec, msg_write, cmd_read, output)
         except BaseException:
             for fd in (msg_read, msg_write, cmd_read, cmd_write):
                 os.close(fd)
