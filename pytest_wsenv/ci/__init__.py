@@ -2,7 +2,8 @@
 
 :mod:`.matrix` plans one job per member and Python and renders it for GitHub Actions or
 GitLab CI; :mod:`.shards` balances runs over ``--ws-shard k/n`` by recorded duration or test
-count; :mod:`.changed` selects the members a git change affects; :mod:`.combine` merges the jobs'
+count, and :mod:`.split` cuts a member heavier than a fair share into parts by test;
+:mod:`.changed` selects the members a git change affects; :mod:`.combine` merges the jobs'
 junit and coverage reports back into one of each.
 """
 
@@ -44,11 +45,13 @@ from .shards import (
     shard_jobs,
     valid_durations,
 )
+from .split import TEST_DURATIONS_KEY, ShardPlan, plan_shard, split_tests
 
 __all__ = [
     "DURATIONS_KEY",
     "GITLAB_MAX_JOBS",
     "KNOWN_PYTHONS",
+    "TEST_DURATIONS_KEY",
     "CombinedReport",
     "CoverageResult",
     "Format",
@@ -56,6 +59,7 @@ __all__ = [
     "MatrixConfig",
     "MemberMatrix",
     "Plan",
+    "ShardPlan",
     "assign_shards",
     "changed_files",
     "changed_members",
@@ -68,6 +72,7 @@ __all__ = [
     "parse_python",
     "parse_shard",
     "plan_jobs",
+    "plan_shard",
     "planned_jobs",
     "python_allowed",
     "read_durations",
@@ -75,6 +80,7 @@ __all__ = [
     "render",
     "select_shard",
     "shard_jobs",
+    "split_tests",
     "summary_line",
     "valid_durations",
     "write_junit",

@@ -2,7 +2,8 @@
 
 :func:`install` plans the session's runs (:mod:`.plan`), prepares each run's child
 (:mod:`.children`), and registers the runner's :class:`~pytest_wsenv.runner.IsolatedRun`,
-the session's own report lines (:mod:`.summary`), the missing-module diagnosis and, with
+the session's own report lines (:mod:`.summary`), the per-test durations and the shard's
+part of a split member (:mod:`.split`), the missing-module diagnosis and, with
 pytest-cov's ``--cov``, the children's coverage (:mod:`.coverage`).
 """
 
@@ -15,6 +16,7 @@ from ..runner import IsolatedRun
 from .children import ChildPreparer
 from .coverage import CoverageCollector, coverage_controller
 from .plan import IsolationPlan, plan_isolation
+from .split import ShardSplitter
 from .summary import IsolationSummary
 
 __all__ = ["IsolationPlan", "install"]
@@ -46,6 +48,7 @@ def install(config: pytest.Config) -> None:
     config.args = []
     config.pluginmanager.register(run, PLUGIN_NAME)
     config.pluginmanager.register(plan.lines, f"{PLUGIN_NAME}-lines")
+    config.pluginmanager.register(ShardSplitter(config, plan.splits), f"{PLUGIN_NAME}-split")
     config.pluginmanager.register(
         IsolationSummary(config, plan, preparer, run), f"{PLUGIN_NAME}-summary"
     )

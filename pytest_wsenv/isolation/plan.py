@@ -11,8 +11,9 @@ in the runner's worker threads.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import pytest
 from packaging.version import Version
@@ -49,6 +50,10 @@ class IsolationPlan:
     limits: Limits = field(default_factory=Limits)  # time limits per test and per member
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
     nothing: str | None = None  # why nothing runs, when nothing does
+    # --ws-shard: run key -> (the 0-based parts of its tests this shard runs, the parts)
+    splits: Mapping[str, tuple[tuple[int, ...], int]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
@@ -78,7 +83,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
     )
     notes: list[str] = []
     selected = len(runs)
-    runs = _narrow(config, workspace, runs, settings, notes)
+    runs, splits = _narrow(config, workspace, runs, settings, notes)
     nothing = None
     if not runs:
         nothing = _why_nothing(config, settings, selected)
@@ -124,6 +129,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         limits=limits,
         notes=tuple(notes),
         nothing=nothing,
+        splits=splits,
     )
 
 
@@ -143,8 +149,9 @@ def _narrow(
     runs: list[MemberRun],
     settings: WsConfig,
     notes: list[str],
-) -> list[MemberRun]:
-    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs.
+) -> tuple[list[MemberRun], Mapping[str, tuple[tuple[int, ...], int]]]:
+    """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs, and
+    say which of them the shard runs only in part (a run heavier than a fair share).
 
     Why each member was chosen is appended to ``notes`` (shown in the header with -v).
     """
@@ -169,9 +176,17 @@ def _narrow(
         cache = getattr(config, "cache", None)
         durations = ci.valid_durations(cache.get(ci.DURATIONS_KEY, {}) if cache is not None else {})
         weights = ci.member_weights([r.key for r in runs], durations, counts)
-        keep = set(ci.select_shard(weights, k, n))
+        shard = ci.plan_shard(weights, k, n)
+        keep = set(shard.keys)
         runs = [r for r in runs if r.key in keep]
-    return runs
+        for key, (held, count) in shard.parts.items():
+            numbers = ", ".join(str(p + 1) for p in held)
+            notes.append(
+                f"wsenv: {key} split by test into {count} parts: shard {k}/{n} runs "
+                f"part{'s' if len(held) > 1 else ''} {numbers}"
+            )
+        return runs, shard.parts
+    return runs, MappingProxyType({})
 
 
 def _why_nothing(config: pytest.Config, settings: WsConfig, selected: int) -> str:

@@ -78,7 +78,11 @@ class IsolationSummary:
         ]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Record each run's seconds for ``--ws-shard`` balancing (merged, not replaced)."""
+        """Record each run's seconds for ``--ws-shard`` balancing (merged, not replaced).
+
+        A run this shard ran only in part keeps its earlier record: its seconds here are
+        not the member's.
+        """
         cache = getattr(self.config, "cache", None)
         if cache is None:
             return
@@ -86,6 +90,8 @@ class IsolationSummary:
 
         recorded = valid_durations(cache.get(DURATIONS_KEY, {}))
         for summary in self.run.summaries():
+            if summary.key in self.plan.splits:
+                continue
             if summary.tests_run and summary.exitstatus is not None:
                 recorded[summary.key] = round(summary.seconds, 3)
         cache.set(DURATIONS_KEY, recorded)

@@ -1,0 +1,80 @@
+"""Per-test durations, and the tests of a split member that belong to other shards.
+
+``--ws-shard K/N`` runs a member heavier than a fair share only in part (see
+:mod:`pytest_wsenv.ci.split`). Which of its tests form this shard's part is decided once
+its child has collected: :class:`ShardSplitter` wraps ``pytest_collection_modifyitems`` just
+outside the runner's replay (which adds the stand-ins) and inside ``--lf``/``--ff`` (which
+select among what is left), and deselects the stand-ins of the other parts through
+``pytest_deselected``, as ``-k`` does. Every session records its tests' seconds (setup,
+call and teardown) under :data:`~pytest_wsenv.ci.TEST_DURATIONS_KEY`, merged into the
+earlier records, so the next split is by time rather than by count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+
+import pytest
+
+from ..runner import IsolatedItem
+
+__all__ = ["ShardSplitter"]
+
+
+class ShardSplitter:
+    """Plugin object: split members' tests by shard, record every test's duration."""
+
+    def __init__(
+        self, config: pytest.Config, splits: Mapping[str, tuple[tuple[int, ...], int]]
+    ) -> None:
+        self.config = config
+        self.splits = splits
+        self._seconds: dict[str, float] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, object, object]:
+        result = yield
+        if self.splits:
+            self._keep_this_shard(items)
+        return result
+
+    def _keep_this_shard(self, items: list[pytest.Item]) -> None:
+        from ..ci import TEST_DURATIONS_KEY, split_tests, valid_durations
+
+        cache = getattr(self.config, "cache", None)
+        durations = valid_durations(cache.get(TEST_DURATIONS_KEY, {}) if cache else {})
+        by_key: dict[str, list[str]] = {}
+        for item in items:
+            if isinstance(item, IsolatedItem) and item.key in self.splits:
+                by_key.setdefault(item.key, []).append(item.nodeid)
+        keep: set[str] = set()
+        for key, nodeids in by_key.items():
+            held, count = self.splits[key]
+            parts = split_tests(nodeids, durations, count)
+            for index in held:
+                keep.update(parts[index])
+        kept: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            if isinstance(item, IsolatedItem) and item.key in by_key and item.nodeid not in keep:
+                dropped.append(item)
+            else:
+                kept.append(item)
+        if dropped:
+            self.config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._seconds[report.nodeid] = self._seconds.get(report.nodeid, 0.0) + report.duration
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        cache = getattr(self.config, "cache", None)
+        if cache is None or not self._seconds:
+            return
+        from ..ci import TEST_DURATIONS_KEY, valid_durations
+
+        recorded = valid_durations(cache.get(TEST_DURATIONS_KEY, {}))
+        recorded.update({nodeid: round(s, 4) for nodeid, s in self._seconds.items()})
+        cache.set(TEST_DURATIONS_KEY, recorded)
