@@ -76,5 +76,13 @@ class ShardSplitter:
         from ..ci import TEST_DURATIONS_KEY, valid_durations
 
         recorded = valid_durations(cache.get(TEST_DURATIONS_KEY, {}))
-        recorded.update({nodeid: round(s, 4) for nodeid, s in self._seconds.items()})
+        sharded = bool(self.config.getoption("ws_shard", None))
+        recorded.update(
+            {
+                nodeid: round(s, 4)
+                for nodeid, s in self._seconds.items()
+                # a shard only adds what is missing: the other shards must split alike
+                if not (sharded and nodeid in recorded)
+            }
+        )
         cache.set(TEST_DURATIONS_KEY, recorded)

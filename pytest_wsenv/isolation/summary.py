@@ -81,7 +81,9 @@ class IsolationSummary:
         """Record each run's seconds for ``--ws-shard`` balancing (merged, not replaced).
 
         A run this shard ran only in part keeps its earlier record: its seconds here are
-        not the member's.
+        not the member's. A sharded session only adds the records it lacks, so that the
+        other shards of the same command, run later against the same cache, split the work
+        the same way; an unsharded session refreshes them.
         """
         cache = getattr(self.config, "cache", None)
         if cache is None:
@@ -91,6 +93,8 @@ class IsolationSummary:
         recorded = valid_durations(cache.get(DURATIONS_KEY, {}))
         for summary in self.run.summaries():
             if summary.key in self.plan.splits:
+                continue
+            if summary.key in recorded and self.config.getoption("ws_shard", None):
                 continue
             if summary.tests_run and summary.exitstatus is not None:
                 recorded[summary.key] = round(summary.seconds, 3)
