@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvBuildError
+from .backends._private import write_file
 
 __all__ = [
     "LAST_USED",
@@ -248,21 +249,7 @@ def write_manifest(env_dir: Path, raw: Mapping[str, Any]) -> str:
     flushed to disk, then renamed over the manifest. Returns the JSON text written."""
     # compact, so the C encoder writes it (with ``indent`` json encodes in Python)
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
-    target = os.path.join(env_dir, MANIFEST)
-    scratch = f"{target}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with open(fd, "w", encoding="utf-8") as handle:
-            if os.name == "posix":
-                os.fchmod(fd, 0o644)  # whatever the umask
-            handle.write(text)
-            handle.flush()
-            os.fsync(fd)
-        os.replace(scratch, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(scratch)
-        raise
+    write_file(Path(env_dir) / MANIFEST, text, sync=True)
     return text
 
 

@@ -38,8 +38,9 @@ def make_dirs(path: Path) -> None:
                 os.chmod(directory, os.stat(directory).st_mode & 0o7777 & ~OTHERS_WRITE)
 
 
-def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` whole (scratch file renamed over it), with ``mode``."""
+def write_file(path: Path, data: str | bytes, mode: int = 0o644, *, sync: bool = False) -> None:
+    """Write ``data`` to ``path`` whole (scratch file renamed over it), with ``mode``;
+    with ``sync``, flushed to disk before the rename."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     raw = data.encode() if isinstance(data, str) else data
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
@@ -51,6 +52,8 @@ def write_file(path: Path, data: str | bytes, mode: int = 0o644) -> None:
             view = memoryview(raw)
             while view:
                 view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(scratch, path)
