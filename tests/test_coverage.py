@@ -9,8 +9,6 @@ would start it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import MakeWorkspace
+from .support.pythons import second_python
 from .support.wheels import repack_installed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -235,17 +234,8 @@ def test_without_cov_nothing_is_measured(pytester: pytest.Pytester, workspace: P
     assert not list(workspace.rglob(".coverage*"))
 
 
-def _second_python() -> str | None:
-    for version in ("3.12", "3.13"):
-        if shutil.which(f"python{version}") or any(
-            Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")
-        ):
-            return version
-    return None
-
-
 def test_one_report_over_two_pythons(pytester: pytest.Pytester, workspace: Path) -> None:
-    second = _second_python()
+    second = second_python()
     if second is None:
         pytest.skip("needs a second CPython (3.12 or 3.13)")
     this = "{}.{}".format(*sys.version_info[:2])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import MakeWorkspace
+from .support.pythons import second_python
 from .support.terminal import Terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -235,17 +236,8 @@ def test_broken_member_env_is_a_collection_error_others_run(
     assert result.ret in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.TESTS_FAILED)
 
 
-def _second_python() -> str | None:
-    for version in ("3.12", "3.13"):
-        if shutil.which(f"python{version}") or any(
-            Path(os.path.expanduser("~/.pyenv/versions")).glob(f"{version}.*/bin/python{version}")
-        ):
-            return version
-    return None
-
-
 def test_two_interpreters_give_unique_node_ids(pytester: pytest.Pytester, albatross: Path) -> None:
-    other = _second_python()
+    other = second_python()
     if other is None:
         pytest.skip("no second CPython (3.12 or 3.13) found")
     result = pytester.runpytest(
