@@ -134,6 +134,18 @@ class Member:
     def child_pytest(self) -> str | None:
         return None if self.hello is None else str(self.hello.get("pytest"))
 
+    @property
+    def child_python(self) -> str | None:
+        """The child's Python version (``3.12.7``), once it has said hello."""
+        python = None if self.hello is None else self.hello.get("python")
+        return str(python) if python else None
+
+    @property
+    def python_label(self) -> str | None:
+        """``py3.12``: the child's Python, as node ids and headers name it."""
+        python = self.child_python
+        return None if python is None else "py" + ".".join(python.split(".")[:2])
+
     def reset_child(self, child: ChildProcess | None) -> None:
         """A new child (first start or restart) begins with a clean protocol state."""
         self.child = child
@@ -168,7 +180,7 @@ def summarize(m: Member, now: float) -> ChildSummary:
         exitstatus=m.returncode,
         seconds=0.0 if m.started is None else (m.ended or now) - m.started,
         error=m.error,
-        python=None if m.hello is None else str(m.hello.get("python")),
+        python=m.child_python,
         pytest=m.child_pytest,
         forked=m.child is not None and m.child.forked,
         not_forked=None if m.child is None else m.child.not_forked,

@@ -218,15 +218,15 @@ class MessageHandling(SessionPart):
     def _label(self, m: Member, report: pytest.TestReport) -> None:
         """Say who ran ``report``: the member and Python as junit ``<properties>``, and in
         the FAILURES header (the location's domain) when the session has more than one."""
-        python = None if m.hello is None else str(m.hello.get("python") or "") or None
+        python = m.child_python
         report.user_properties.append(("wsenv.member", m.name))
         if python is not None:
             report.user_properties.append(("wsenv.python", python))
         who = []
         if self._several_members:
             who.append(f"member {m.name}")
-        if self._several_pythons and python is not None:
-            who.append("py" + ".".join(python.split(".")[:2]))
+        if self._several_pythons and m.python_label is not None:
+            who.append(m.python_label)
         if who and report.location is not None:
             path, lineno, domain = report.location
             report.location = (path, lineno, f"{domain} ({', '.join(who)})")

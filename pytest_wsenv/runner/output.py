@@ -190,7 +190,6 @@ class OutputHandling(SessionPart):
         super().on_exit(m, event)
 
     def _who(self, m: Member) -> str:
-        python = None if m.hello is None else m.hello.get("python")
-        if self._several_pythons and python:
-            return f"{m.name} py{'.'.join(str(python).split('.')[:2])}"
+        if self._several_pythons and m.python_label is not None:
+            return f"{m.name} {m.python_label}"
         return m.name
