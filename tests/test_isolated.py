@@ -439,11 +439,8 @@ def test_quiet_keeps_one_line_per_build(pytester: pytest.Pytester, albatross: Pa
 
 
 def test_builds_show_a_status_line_on_a_terminal(albatross: Path) -> None:
-    term = Terminal(albatross, "--ws-package", "seeds", "-p", "no:cacheprovider")
-    try:
+    with Terminal(albatross, "--ws-package", "seeds", "-p", "no:cacheprovider") as term:
         code = term.finish(timeout=120)
-    finally:
-        term.kill()
     assert code == 0, term.output
     out = term.output
     # after the header, a status line rewritten in place (carriage returns); then, in its

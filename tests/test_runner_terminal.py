@@ -51,10 +51,7 @@ def terminal_workspace(pytester: pytest.Pytester) -> Path:
 
 
 def test_pdb_gets_the_terminal_and_the_run_goes_on(terminal_workspace: Path) -> None:
-    term = Terminal(
-        terminal_workspace, "-p", "note_terminal_plugin", "--pdb", "-p", "no:cacheprovider"
-    )
-    try:
+    with Terminal(terminal_workspace, *NOTED, "--pdb") as term:
         term.expect("alpha/tests/test_debug.py .F")
         term.expect("(Pdb) ")
         term.send("p secret")
@@ -65,8 +62,6 @@ def test_pdb_gets_the_terminal_and_the_run_goes_on(terminal_workspace: Path) -> 
         term.expect("'seen in pdb'")
         term.send("c")
         code = term.finish()
-    finally:
-        term.kill()
     out = term.output
     assert code == 1, out
     assert "1 failed, 3 passed" in out, out
@@ -76,27 +71,21 @@ def test_pdb_gets_the_terminal_and_the_run_goes_on(terminal_workspace: Path) -> 
 
 
 def test_breakpoint_without_pdb_gets_the_terminal(terminal_workspace: Path) -> None:
-    term = Terminal(terminal_workspace, *NOTED)
-    try:
+    with Terminal(terminal_workspace, *NOTED) as term:
         term.expect("(Pdb) ")
         term.send("p value")
         term.expect("'seen in pdb'")
         term.send("c")
         code = term.finish()
-    finally:
-        term.kill()
     assert code == 1, term.output
     assert "1 failed, 3 passed" in term.output, term.output
 
 
 def test_quitting_the_debugger_ends_the_session(terminal_workspace: Path) -> None:
-    term = Terminal(terminal_workspace, *NOTED)
-    try:
+    with Terminal(terminal_workspace, *NOTED) as term:
         term.expect("(Pdb) ")
         term.send("q")
         code = term.finish()
-    finally:
-        term.kill()
     assert code == 2, term.output
     assert "Quitting debugger" in term.output, term.output
     assert "test_last" not in term.output.split("Quitting debugger")[-1]
@@ -114,11 +103,8 @@ def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pyteste
     )
     root = write_workspace(pytester, member, fork=True)
     (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
-    term = Terminal(root, *NOTED, "-s")
-    try:
+    with Terminal(root, *NOTED, "-s") as term:
         code = term.finish()
-    finally:
-        term.kill()
     assert code == 0, term.output
     # the child writes to the terminal itself, between the parent's progress characters
     assert "alpha/tests/test_print.py out of one\n.out of two\n." in term.output, term.output

@@ -75,3 +75,10 @@ class Terminal:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.wait()
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Whatever happened, nothing started on the terminal outlives the test."""
+        self.kill()
