@@ -108,3 +108,13 @@ def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pyteste
     assert code == 0, term.output
     # the child writes to the terminal itself, between the parent's progress characters
     assert "alpha/tests/test_print.py out of one\n.out of two\n." in term.output, term.output
+
+
+def test_trace_stops_at_the_start_of_each_test(terminal_workspace: Path) -> None:
+    with Terminal(terminal_workspace, *NOTED, "--trace", "-k", "passes") as term:
+        term.expect("PDB runcall")
+        term.expect("(Pdb) ")
+        term.send("c")
+        code = term.finish()
+    assert code == 0, term.output
+    assert "1 passed, 3 deselected" in term.output, term.output
