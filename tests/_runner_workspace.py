@@ -97,6 +97,7 @@ def pytest_configure(config):
         fork=bool(_CFG.get("fork")),
         max_idle=_CFG.get("max_idle", 64),
         limits=Limits(**_CFG.get("limits", {})),
+        dist=_CFG.get("dist", "load"),
     )
     config.pluginmanager.register(run, "wsenv-isolated-run")
     config.stash[_KEY] = run

@@ -213,6 +213,23 @@ def test_parallel_children_with_xdist_option(pytester: pytest.Pytester, albatros
     result.stdout.no_fnmatch_line("*created: *worker*")
 
 
+@pytest.mark.parametrize(("dist", "children"), [([], 2), (["--dist", "each"], 1)])
+def test_a_member_with_many_tests_is_spread_as_dist_says(
+    pytester: pytest.Pytester, albatross: Path, dist: list[str], children: int
+) -> None:
+    many = "import os, time\n\n" + "".join(
+        f"def test_{i}():\n    time.sleep(0.1)\n    print('pid', os.getpid())\n\n"
+        for i in range(20)
+    )
+    (albatross / "packages" / "seeds" / "tests" / "test_many.py").write_text(many)
+    result = pytester.runpytest(
+        "--ws-isolated", str(albatross), "--ws-package", "seeds", "-n", "2", "-rP", *dist
+    )
+    result.assert_outcomes(passed=22)
+    pids = set(re.findall(r"^pid (\d+)$", result.stdout.str(), re.M))
+    assert len(pids) == children
+
+
 def test_malformed_member_pyproject_is_one_usage_error(
     pytester: pytest.Pytester, albatross: Path
 ) -> None:

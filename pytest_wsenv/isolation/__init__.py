@@ -43,6 +43,8 @@ def install(config: pytest.Config) -> None:
         fork=plan.fork,
         max_idle=plan.max_idle,
         limits=plan.limits,
+        dist=plan.dist,
+        durations=lambda: _recorded_durations(config),
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []
@@ -62,3 +64,11 @@ def install(config: pytest.Config) -> None:
         test_group=plan.manager.test_group,
     )
     config.pluginmanager.register(diagnosis, f"{PLUGIN_NAME}-diagnosis")
+
+
+def _recorded_durations(config: pytest.Config) -> dict[str, float]:
+    """Seconds per test recorded by earlier sessions (see :mod:`.split`)."""
+    from ..ci import TEST_DURATIONS_KEY, valid_durations
+
+    cache = getattr(config, "cache", None)
+    return valid_durations(cache.get(TEST_DURATIONS_KEY, {})) if cache is not None else {}

@@ -45,6 +45,7 @@ class IsolationPlan:
     skipped: Sequence[tuple[MemberRun, str]]
     max_parallel: int
     max_restarts: int
+    dist: str = "load"  # pytest-xdist's --dist, for sharing a member's tests (with -n)
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
     limits: Limits = field(default_factory=Limits)  # time limits per test and per member
@@ -59,6 +60,7 @@ class IsolationPlan:
 def plan_isolation(config: pytest.Config) -> IsolationPlan:
     """The plan for ``config``; :class:`~pytest_wsenv.errors.WsenvError` on bad input."""
     settings = WsConfig.from_pytest(config)
+    dist = str(config.getoption("dist", "no") or "no")
     max_parallel = _take_over_xdist(config)
     check_debugging(config, max_parallel)
     limits = limits_of(config)
@@ -123,6 +125,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         runs=tuple(runnable),
         skipped=tuple(skipped),
         max_parallel=max_parallel,
+        dist=dist,
         max_restarts=settings.max_restarts,
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,

@@ -17,6 +17,7 @@ handshake) is described in ``protocol.py``, the parent's side of it.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import faulthandler
 import gc
@@ -38,6 +39,11 @@ def _default(obj: object) -> object:
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
     return repr(obj)
+
+
+#: Tests left in a batch when the child asks for the next (``more``), so that the next
+#: usually arrives before the last one starts.
+_LOW_WATER = 2
 
 
 class _Channel:
@@ -93,6 +99,7 @@ class _Commands:
                     continue
                 if command.get("cmd") == "stop":
                     self.stop.set()
+                    self.first.put(command)  # wakes a run loop waiting for more tests
                 elif command.get("cmd") == "go":
                     self.go.put(True)
                 else:
@@ -342,7 +349,11 @@ class _ChildPlugin:
             for item in session.items
         ]
         self.channel.send(
-            "collected", items=items, collectors=collectors, deselected=self.deselected
+            "collected",
+            items=items,
+            collectors=collectors,
+            deselected=self.deselected,
+            groups=_xdist_groups(session.items),
         )
 
     @pytest.hookimpl(tryfirst=True)
@@ -355,20 +366,37 @@ class _ChildPlugin:
         command = self.commands.first.get()
         if command.get("cmd") != "run":
             return True
-        wanted = command.get("ids")
-        if wanted is None:
-            items = list(session.items)
-        else:
-            by_id = {item.nodeid: item for item in session.items}
-            items = [by_id[nodeid] for nodeid in wanted if nodeid in by_id]
-        for i, item in enumerate(items):
-            if self.commands.stop.is_set():
+        by_id = {item.nodeid: item for item in session.items}
+        batch: collections.deque[Any] = collections.deque()
+        if command.get("ids") is None:
+            batch.extend(session.items)
+        more = self._take(command, by_id, batch)
+        asked = False
+        while batch or more:
+            if more and not asked and len(batch) <= _LOW_WATER:
+                self.channel.send("more")
+                asked = True
+            if asked and (len(batch) <= 1 or not self.commands.first.empty()):
+                # the last test waits for its successor (its teardown depends on it)
+                command = self.commands.first.get()
+                asked = False
+                more = self._take(command, by_id, batch) if command.get("cmd") == "run" else False
+                continue
+            if self.commands.stop.is_set() or not batch:
                 break
-            nextitem = items[i + 1] if i + 1 < len(items) else None
-            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            item = batch.popleft()
+            item.config.hook.pytest_runtest_protocol(
+                item=item, nextitem=batch[0] if batch else None
+            )
             if session.shouldfail or session.shouldstop:
                 break
         return True
+
+    @staticmethod
+    def _take(command: dict[str, Any], by_id: dict[str, Any], batch: Any) -> bool:
+        """Queue the tests ``command`` names; whether more may follow."""
+        batch.extend(by_id[nodeid] for nodeid in command.get("ids") or [] if nodeid in by_id)
+        return bool(command.get("more"))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
@@ -380,6 +408,18 @@ class _ChildPlugin:
             shouldfail=session.shouldfail or "",
             shouldstop=session.shouldstop or "",
         )
+
+
+def _xdist_groups(items: list[Any]) -> dict[str, str]:
+    """``{node id: group}`` of the tests marked ``xdist_group`` (for ``--dist loadgroup``)."""
+    groups: dict[str, str] = {}
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        if marker is not None:
+            groups[item.nodeid] = str(
+                marker.args[0] if marker.args else marker.kwargs.get("name", "default")
+            )
+    return groups
 
 
 def _sibling(name: str) -> Any:

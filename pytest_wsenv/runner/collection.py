@@ -12,6 +12,7 @@ is parked (its child exits, and a new one collects again at its turn).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -45,8 +46,11 @@ class CollectionReplay(SessionPart):
                 m.child.send({"cmd": "exit"})
                 m.exit_sent = True
             else:
-                m.child.send({"cmd": "run", "ids": list(m.pending)})
+                self._send_run(m)
             return
+        if m.child_began is not None:
+            m.collect_seconds = time.monotonic() - m.child_began
+        m.groups = {str(k): str(v) for k, v in (data.get("groups") or {}).items()}
         m.collected = data
         m.state = State.COLLECTED
         if self.config.option.collectonly:

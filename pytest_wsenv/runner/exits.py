@@ -100,8 +100,9 @@ class ExitHandling(SessionPart):
                         m,
                         child_id,
                         "setup",
-                        f"not run: member {m.name!r}: its restarted pytest did not collect "
-                        f"{child_id!r} again",
+                        f"not run: member {m.name!r}: its "
+                        f"{'extra worker' if m.primary else 'restarted pytest'} did not "
+                        f"collect {child_id!r} (the member collects different tests each time)",
                     )
         m.state = State.DONE
         self._release_run_slot(m)

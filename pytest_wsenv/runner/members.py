@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -124,6 +124,28 @@ class Member:
         self.own_timeout = False
         #: its environment was rebuilt once because pytest could not start in it
         self.healed = False
+        # --- a member spread over several children (``spread.py``) ---
+        #: the member this child works for, when it is an extra worker of a spread member
+        self.primary: Member | None = None
+        #: the extra workers of this (primary) member
+        self.workers: list[Member] = []
+        #: tests are given to this child in batches (it asks for ``more``)
+        self.spread = False
+        #: the primary's tests not given to any child yet, in groups that stay together
+        self.unassigned: deque[list[str]] = deque()
+        #: ``{child node id: xdist_group name}`` from the collection
+        self.groups: dict[str, str] = {}
+        #: when the current child was started, and how long the first one took to collect
+        self.child_began: float | None = None
+        self.collect_seconds: float | None = None
+        #: tests finished by the whole family (primary and workers), and their seconds
+        self.family_tests = 0
+        self.family_seconds = 0.0
+
+    @property
+    def family(self) -> Member:
+        """The primary member of this child's family (itself, unless an extra worker)."""
+        return self.primary or self
 
     @property
     def nodeid(self) -> str:
@@ -171,14 +193,20 @@ def classify(reports: Sequence[pytest.TestReport]) -> str:
 
 
 def summarize(m: Member, now: float) -> ChildSummary:
+    """``m``'s record, with what its extra workers did (when it was spread) added in."""
+    family = [m, *m.workers]
+    outcomes: Counter[str] = Counter()
+    for w in family:
+        outcomes.update(w.outcomes)
+    ends = [w.ended or now for w in family if w.started is not None]
     return ChildSummary(
         key=m.key,
         member=m.name,
-        tests_run=m.tests_run,
-        outcomes=dict(m.outcomes),
-        restarts=m.restarts,
+        tests_run=sum(w.tests_run for w in family),
+        outcomes=dict(outcomes),
+        restarts=sum(w.restarts for w in family),
         exitstatus=m.returncode,
-        seconds=0.0 if m.started is None else (m.ended or now) - m.started,
+        seconds=0.0 if m.started is None else max(ends) - m.started,
         error=m.error,
         python=m.child_python,
         pytest=m.child_pytest,

@@ -95,6 +95,8 @@ class MessageHandling(SessionPart):
                     m.pending.pop(unit.nodeid, None)
                 else:
                     self._replay_unit(m, unit.nodeid, unit.location, unit.reports, unit)
+        elif kind == "more":
+            self._on_more(m)
         elif kind == "syspath":
             self._on_syspath(str(data.get("conftest")), [str(e) for e in data.get("entries") or []])
         elif kind == "interact":

@@ -73,3 +73,15 @@ class SessionPart:
         unit: Unit | None = None,
     ) -> None:
         raise NotImplementedError
+
+    def _replay_failure(self, m: Member, child_id: str, when: str, text: str) -> None:
+        raise NotImplementedError
+
+    def _send_run(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _on_more(self, m: Member) -> None:
+        raise NotImplementedError
+
+    def _every_child(self) -> list[Member]:
+        raise NotImplementedError

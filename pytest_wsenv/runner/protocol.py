@@ -24,7 +24,10 @@ left to the tests). Every message has a ``kind``:
 ``warning``       ``warning`` (message, category, filename, lineno, line), ``when``, ``nodeid``
 ``collected``     collection done: ``items`` ``[[nodeid, name, path, [relpath, lineno, domain],
                   parent index, kind]]``, ``collectors`` ``[[nodeid, kind, name, path,
-                  parent index]]`` (for ``--collect-only`` trees), ``deselected`` ``[nodeid]``
+                  parent index]]`` (for ``--collect-only`` trees), ``deselected`` ``[nodeid]``,
+                  ``groups`` ``{nodeid: name}`` of the tests marked ``xdist_group``
+``more``          the child is about to run the last tests it was given: the parent answers
+                  with the next ``run``
 ``logstart``      ``nodeid``, ``location``
 ``testreport``    ``report``
 ``logfinish``     ``nodeid``, ``location``
@@ -39,8 +42,12 @@ left to the tests). Every message has a ``kind``:
 
 After ``collected`` the child waits for a command: ``{"cmd": "run", "ids": [...] or null}`` runs
 the given node ids in the given order (all, in collection order, if null); ``{"cmd": "exit"}``
-ends the session without running anything. While running, ``{"cmd": "stop"}`` or end of file
-on ``cmd_fd`` (the parent went away) stops after the current test. The parent decides when to
+ends the session without running anything. With ``"more": true`` the tests come in batches
+(a member spread over several children): when two tests of a batch are left the child sends
+``more``, and it runs its last test only once the next ``run`` has named that test's successor
+(for fixture teardown, as pytest-xdist's workers do); a ``run`` without ``more`` is the last.
+While running, ``{"cmd": "stop"}`` or end of file on ``cmd_fd`` (the parent went away) stops
+after the current test. The parent decides when to
 stop across members, so ``--maxfail``/``-x`` are neutralised here.
 
 Output (``mode`` in the options): ``captured``, the default: pytest's terminal output and
@@ -118,11 +125,14 @@ class CollectedMsg(TypedDict):
     #: ``[nodeid, kind, name, abspath, parent index]``
     collectors: list[list[Any]]
     deselected: list[str]
+    #: ``{nodeid: xdist_group name}``
+    groups: dict[str, str]
 
 
 class Command(TypedDict, total=False):
     cmd: Literal["run", "stop", "exit", "go"]
     ids: list[str] | None
+    more: bool
 
 
 #: How a child's output reaches the user (``mode`` in the child's options):

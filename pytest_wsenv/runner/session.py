@@ -61,7 +61,7 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ from pytest_wsenv.runner.reports import (
 )
 from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
+from pytest_wsenv.runner.spread import Spreading
 from pytest_wsenv.runner.standins import IsolatedItem
 from pytest_wsenv.runner.timeouts import Limits, TimeLimits
 
@@ -96,7 +97,9 @@ __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
 DEFAULT_MAX_IDLE = 64
 
 
-class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling, ExitHandling):
+class IsolatedRun(
+    OutputHandling, TimeLimits, CollectionReplay, MessageHandling, ExitHandling, Spreading
+):
     """pytest plugin running ``requests`` in child pytests, replayed into this session.
 
     :param config: The parent's config.
@@ -112,6 +115,10 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         collected beyond that is parked (its child exits, and a new one collects again when
         its turn comes), which bounds processes, memory and descriptors in big workspaces.
     :param limits: Time limits per test and per member (see ``timeouts.py``).
+    :param dist: pytest-xdist's ``--dist`` mode: how a member's tests may be shared between
+        several children of it when ``max_parallel`` > 1 (see ``spread.py``).
+    :param durations: Reads the seconds per test (parent node ids) of earlier runs; called
+        once, when the first member's tests are about to run.
     """
 
     def __init__(
@@ -126,6 +133,8 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         fork: bool = True,
         max_idle: int = DEFAULT_MAX_IDLE,
         limits: Limits | None = None,
+        dist: str = "load",
+        durations: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -144,6 +153,10 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         self.collect_parallel = collect_parallel or max(max_parallel, os.cpu_count() or 1)
         self.max_restarts = max_restarts
         self.grace = grace
+        self.dist = dist
+        self._read_durations = durations
+        #: extra workers of spread members (see ``spread.py``)
+        self._helpers: list[Member] = []
         self._members = [Member(r) for r in requests]
         self._output = output_mode(config, max_parallel)
         self._live = self._output == "terminal" or (self._output == "relay" and max_parallel == 1)
@@ -181,6 +194,10 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         """One record per request, in request order (complete after the run loop)."""
         now = time.monotonic()
         return [summarize(m, now) for m in self._members]
+
+    def _every_child(self) -> list[Member]:
+        """The members and the extra workers of spread members."""
+        return [*self._members, *self._helpers]
 
     # --- hooks -------------------------------------------------------------------------------
 
@@ -260,6 +277,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
 
     def _start_child(self, m: Member) -> None:
         assert m.spec is not None
+        m.child_began = time.monotonic()
         try:
             self._pool.start_child(m)
         except OSError as exc:
@@ -275,6 +293,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         if m.holds_run_slot:
             m.holds_run_slot = False
             self._running -= 1
+            self._family_ended(m)
             self._schedule_runs()
 
     def _fail(self, m: Member, text: str) -> None:
@@ -319,7 +338,8 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
 
     def _all_done(self) -> bool:
         return self._pool.alive == 0 and all(
-            m.state in (State.DONE, State.FAILED) or m.state is State.PENDING for m in self._members
+            m.state in (State.DONE, State.FAILED) or m.state is State.PENDING
+            for m in self._every_child()
         )
 
     def _schedule_runs(self) -> None:
@@ -336,7 +356,8 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
                 continue
             m.state = State.RUNNING
             m.run_began = time.monotonic()
-            m.child.send({"cmd": "run", "ids": list(m.pending)})
+            self._begin_run(m)
+        self._spread_more()
 
     def _is_stopping(self) -> bool:
         return self._stopping is not None
@@ -351,7 +372,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
             return
         self._stopping = reason
         self._run_queue.clear()
-        for m in self._members:
+        for m in self._every_child():
             child = m.child
             if child is None or not child.alive:
                 if m.state is State.PENDING or (m.state is State.COLLECTED and m.parked):
@@ -390,6 +411,7 @@ class IsolatedRun(OutputHandling, TimeLimits, CollectionReplay, MessageHandling,
         m.tests_run += 1
         m.outcomes[classify(reports)] += 1
         self._check_stop()
+        self._note_done(m, reports)
 
 
 #: Descriptors kept free for everything else (pytest, plugins, files, fork servers).

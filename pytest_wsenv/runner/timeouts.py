@@ -104,7 +104,7 @@ class TimeLimits(SessionPart):
     def _deadlines(self) -> list[tuple[float, Member, bool]]:
         """(deadline, member, whole member) for every running child with a limit."""
         found = []
-        for m in self._members:
+        for m in self._every_child():
             if m.state is not State.RUNNING or m.child is None or not m.child.alive:
                 continue
             if m.timed_out is not None:
