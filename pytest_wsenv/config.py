@@ -40,6 +40,7 @@ INI_KEYS = (
     "wsenv_no_install_packages",
     "wsenv_test_group",
     "wsenv_no_fork",
+    "wsenv_stream",
     "wsenv_max_restarts",
     "wsenv_max_idle",
 )
@@ -74,6 +75,7 @@ class WsConfig:
     max_restarts: int
     no_fork: bool
     max_idle: int
+    stream: bool = False
 
     @classmethod
     def from_pytest(
@@ -118,6 +120,7 @@ class WsConfig:
             max_restarts=int(restarts),
             no_fork=flag("ws_no_fork", "wsenv_no_fork"),
             max_idle=int(idle),
+            stream=flag("ws_stream", "wsenv_stream"),
         )
 
 

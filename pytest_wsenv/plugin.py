@@ -173,6 +173,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Start every child as a new interpreter instead of forking it from a warm one "
         "that has imported pytest",
     )
+    flag(
+        "--ws-stream",
+        "wsenv_stream",
+        "Run each member's tests as soon as it has collected, while later members collect: "
+        "first results sooner, at most as many children alive as run at once; the header "
+        "counts only the tests collected by then",
+    )
     parser.addini(
         "wsenv_max_restarts",
         "How often a member's crashed child is restarted before its remaining "

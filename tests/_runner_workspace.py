@@ -98,6 +98,8 @@ def pytest_configure(config):
         max_idle=_CFG.get("max_idle", 64),
         limits=Limits(**_CFG.get("limits", {})),
         dist=_CFG.get("dist", "load"),
+        stream=bool(_CFG.get("stream")),
+        collect_parallel=_CFG.get("collect_parallel"),
     )
     config.pluginmanager.register(run, "wsenv-isolated-run")
     config.stash[_KEY] = run

@@ -241,11 +241,16 @@ def test_running_out_of_descriptors_says_what_to_change(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         [
             "*Too many open files (each live child holds 5 of this process's descriptors: "
-            "lower the ini setting wsenv_max_idle, now *, or -n, or raise `ulimit -n`)*"
+            "run with --ws-stream, which keeps no collected child waiting, or lower the ini "
+            "setting wsenv_max_idle, now *, or raise `ulimit -n`)*"
         ]
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 1 and outcomes.get("errors", 0) >= 1, outcomes
+
+    # the advice works: streaming, the same members run within the same limit
+    write_workspace(pytester, *members, max_idle=100, stream=True, collect_parallel=2)
+    pytester.runpytest_subprocess("-p", "limit", "-q").assert_outcomes(passed=12)
 
 
 @pytest.mark.slow

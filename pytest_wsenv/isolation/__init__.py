@@ -44,6 +44,8 @@ def install(config: pytest.Config) -> None:
         max_idle=plan.max_idle,
         limits=plan.limits,
         dist=plan.dist,
+        stream=plan.stream,
+        whole_collection=_whole_collection(plan, preparer),
         durations=lambda: _recorded_durations(config),
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
@@ -72,3 +74,12 @@ def _recorded_durations(config: pytest.Config) -> dict[str, float]:
 
     cache = getattr(config, "cache", None)
     return valid_durations(cache.get(TEST_DURATIONS_KEY, {})) if cache is not None else {}
+
+
+def _whole_collection(plan: IsolationPlan, preparer: ChildPreparer) -> str | None:
+    """Why this session needs every member collected before tests run, if it does."""
+    if plan.splits:
+        return "--ws-shard splits members by their collected tests"
+    if preparer.foreign:
+        return "options only member environments define are checked against every member"
+    return None

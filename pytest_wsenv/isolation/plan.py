@@ -46,6 +46,7 @@ class IsolationPlan:
     max_parallel: int
     max_restarts: int
     dist: str = "load"  # pytest-xdist's --dist, for sharing a member's tests (with -n)
+    stream: bool = False  # --ws-stream: run members as they collect
     fork: bool = True
     max_idle: int = DEFAULT_MAX_IDLE
     limits: Limits = field(default_factory=Limits)  # time limits per test and per member
@@ -126,6 +127,7 @@ def plan_isolation(config: pytest.Config) -> IsolationPlan:
         skipped=tuple(skipped),
         max_parallel=max_parallel,
         dist=dist,
+        stream=settings.stream,
         max_restarts=settings.max_restarts,
         fork=not settings.no_fork and hasattr(os, "fork"),
         max_idle=settings.max_idle,

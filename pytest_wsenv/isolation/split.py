@@ -29,6 +29,9 @@ class ShardSplitter:
     ) -> None:
         self.config = config
         self.splits = splits
+        #: a member's part is chosen from its own tests alone (--ws-stream may run members
+        #: as they collect; with splits the isolation asks for the whole collection anyway)
+        self.wsenv_sees_members_alone = True
         self._seconds: dict[str, float] = {}
 
     @pytest.hookimpl(wrapper=True)

@@ -12,7 +12,10 @@ is parked (its child exits, and a new one collects again at its turn).
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,10 +37,17 @@ class CollectionReplay(SessionPart):
     _pool: ChildPool
     _collection_replayed: bool
     _member_errors: int
+    #: --ws-stream in effect: members run as they collect (see ``session.py``)
+    _streaming: bool
+    _builder: StandInBuilder | None
+    _late_errors: int  # collection errors of members replayed while tests run
+    _session: pytest.Session | None
+    _run_queue: deque[Member]
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         self._need_mapper(m)
-        self._pool.release_collect_slot(m)
+        if not self._streaming:  # streaming: a member holds its slot until it is done
+            self._pool.release_collect_slot(m)
         assert m.child is not None
         if m.restarting:
             m.restarting = False
@@ -53,6 +63,10 @@ class CollectionReplay(SessionPart):
         m.groups = {str(k): str(v) for k, v in (data.get("groups") or {}).items()}
         m.collected = data
         m.state = State.COLLECTED
+        if self._streaming:
+            if self._collection_replayed:
+                self._replay_late(m)
+            return
         if self.config.option.collectonly:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
@@ -72,48 +86,15 @@ class CollectionReplay(SessionPart):
             return
         if not self._pool.started:
             self._pool.launch_more()
-        self._pool.pump(lambda: all(m.state not in UNRESOLVED for m in self._members))
-        hook = self._hook()
-        builder = StandInBuilder(session)
+        if self._streaming:  # the others are replayed as they collect (_replay_late)
+            self._pool.pump(lambda: any(m.state not in UNRESOLVED for m in self._members))
+        else:
+            self._pool.pump(lambda: all(m.state not in UNRESOLVED for m in self._members))
         for m in self._members:
             if _failed(session):  # -x/--maxfail: pytest collects nothing after the failure
                 break
-            m.collection_replayed = True
-            for kind, payload in m.collect_events:
-                if _failed(session):
-                    break
-                if kind == "report":
-                    hook.pytest_collectreport(report=payload)
-                else:
-                    hook.pytest_warning_recorded.call_historic(kwargs=payload)
-            m.collect_events.clear()
-            if _failed(session):
-                break
-            if m.state is State.FAILED:
-                assert m.error is not None
-                hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
-                self._member_errors += 1
-                continue
-            if m.collected is None or m.spec is None or m.mapper is None:
-                continue
-            member_node, selected, deselected = builder.build(
-                key=m.key,
-                mapper=m.mapper,
-                rootdir=m.spec.rootdir,
-                items=m.collected.get("items") or [],
-                collectors=m.collected.get("collectors") or [],
-                deselected=[str(i) for i in m.collected.get("deselected") or []],
-            )
-            hook.pytest_collectreport(
-                report=pytest.CollectReport(
-                    member_node.nodeid, "passed", None, [*selected, *deselected]
-                )
-            )
-            if deselected:
-                hook.pytest_deselected(items=deselected)
-            items.extend(selected)
-            m.items = {item.child_nodeid: item for item in selected}
-            m.collected = None
+            if m.state not in UNRESOLVED:
+                self._replay_member(session, m, items)
         self._collection_replayed = True
         if (
             session.shouldfail
@@ -128,6 +109,88 @@ class CollectionReplay(SessionPart):
         if session.shouldfail:
             raise session.Failed(session.shouldfail)
 
+    def _replay_member(
+        self, session: pytest.Session, m: Member, items: list[pytest.Item], *, late: bool = False
+    ) -> int:
+        """Replay ``m``'s collection and add its stand-ins to ``items``; the number of its
+        collection errors. ``late``: the session's collection was reported already, so the
+        member's collection counts only in the final counts, not on the "collecting" line."""
+        hook = self._hook()
+        errors = 0
+        m.collection_replayed = True
+        for kind, payload in m.collect_events:
+            if _failed(session):
+                break
+            if kind == "report":
+                errors += bool(payload.failed)
+                with _no_collecting_line(self.config, late):
+                    hook.pytest_collectreport(report=payload)
+            else:
+                hook.pytest_warning_recorded.call_historic(kwargs=payload)
+        m.collect_events.clear()
+        if _failed(session):
+            return errors
+        if m.state is State.FAILED:
+            assert m.error is not None
+            if not late:  # a late member's failure was reported by _fail
+                hook.pytest_collectreport(report=member_error_report(m.nodeid, m.error))
+                self._member_errors += 1
+            return errors
+        if m.collected is None or m.spec is None or m.mapper is None:
+            return errors
+        if self._builder is None:
+            self._builder = StandInBuilder(session)
+        member_node, selected, deselected = self._builder.build(
+            key=m.key,
+            mapper=m.mapper,
+            rootdir=m.spec.rootdir,
+            items=m.collected.get("items") or [],
+            collectors=m.collected.get("collectors") or [],
+            deselected=[str(i) for i in m.collected.get("deselected") or []],
+        )
+        if not late:  # a late one would only rewrite the terminal's current line
+            hook.pytest_collectreport(
+                report=pytest.CollectReport(
+                    member_node.nodeid, "passed", None, [*selected, *deselected]
+                )
+            )
+        if deselected:
+            hook.pytest_deselected(items=deselected)
+        items.extend(selected)
+        m.items = {item.child_nodeid: item for item in selected}
+        m.collected = None
+        return errors
+
+    def _replay_late(self, m: Member) -> None:
+        """Streaming: ``m`` has collected (or failed) while tests run; add its tests to the
+        session and queue it to run."""
+        session = self._session
+        assert session is not None
+        errors = self._replay_member(session, m, session.items, late=True)
+        self._count_placeholders(session)
+        if errors and not session.config.option.continue_on_collection_errors:
+            # as pytest would: collection errors interrupt the session
+            self._late_errors += errors
+            count = self._late_errors
+            self._interrupted = f"{count} error{'s' if count != 1 else ''} during collection"
+            self._stop(self._interrupted)
+        self._check_stop()
+        if self._stopping or m.state is not State.COLLECTED:
+            self._send_exit(m)
+            return
+        m.pending.update(dict.fromkeys(m.items))
+        if not m.pending:
+            self._send_exit(m)
+            return
+        self._run_queue.append(m)
+        self._schedule_runs()
+
+    def _count_placeholders(self, session: pytest.Session) -> None:
+        """Streaming: the terminal's progress counts every member still collecting as one
+        test, so that it reaches 100% only at the end."""
+        unresolved = sum(m.state in UNRESOLVED for m in self._members)
+        session.testscollected = len(session.items) + unresolved
+
     def _collection_errors(self, session: pytest.Session) -> int:
         """Collection errors that interrupt the session, as in-process ones would."""
         return max(session.testsfailed - self._member_errors, 0)
@@ -140,6 +203,21 @@ class CollectionReplay(SessionPart):
         elif m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
+
+
+@contextlib.contextmanager
+def _no_collecting_line(config: pytest.Config, late: bool) -> Iterator[None]:
+    """While tests run, a collect report must not rewrite the terminal's current line with
+    "collecting ..." (the terminal reporter does that on a terminal)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not late or reporter is None:
+        yield
+        return
+    reporter.report_collect = lambda final=False: None
+    try:
+        yield
+    finally:
+        del reporter.report_collect
 
 
 def _failed(session: pytest.Session) -> bool:

@@ -85,3 +85,9 @@ class SessionPart:
 
     def _every_child(self) -> list[Member]:
         raise NotImplementedError
+
+    def _check_stop(self) -> None:
+        raise NotImplementedError
+
+    def _schedule_runs(self) -> None:
+        raise NotImplementedError

@@ -214,6 +214,8 @@ class ChildPool:
             m = self._note_exit(event)
             if m is not None and m.child is event.child and not self.aborted:
                 self.listener.on_exit(m, event)
+                if m.state in (State.DONE, State.FAILED):  # held while it ran (streaming)
+                    self.release_collect_slot(m)
         elif isinstance(event, Output):
             m = event.child.owner
             assert isinstance(m, Member)

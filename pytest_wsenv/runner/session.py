@@ -71,6 +71,7 @@ from pytest_wsenv.errors import ChildProtocolError
 from pytest_wsenv.runner.collection import CollectionReplay
 from pytest_wsenv.runner.exits import ExitHandling
 from pytest_wsenv.runner.members import (
+    UNRESOLVED,
     ChildSummary,
     Member,
     State,
@@ -87,7 +88,7 @@ from pytest_wsenv.runner.reports import (
 from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.spread import Spreading
-from pytest_wsenv.runner.standins import IsolatedItem
+from pytest_wsenv.runner.standins import IsolatedItem, StandInBuilder
 from pytest_wsenv.runner.timeouts import Limits, TimeLimits
 
 __all__ = ["DEFAULT_MAX_IDLE", "ChildSummary", "IsolatedRun"]
@@ -117,6 +118,10 @@ class IsolatedRun(
     :param limits: Time limits per test and per member (see ``timeouts.py``).
     :param dist: pytest-xdist's ``--dist`` mode: how a member's tests may be shared between
         several children of it when ``max_parallel`` > 1 (see ``spread.py``).
+    :param stream: Run each member as soon as it has collected (``--ws-stream``), unless
+        something needs every member collected first (``whole_collection``, ``--collect-only``,
+        ``--lf``/``--ff``/``--nf``, or another plugin wrapping ``pytest_collection_modifyitems``).
+    :param whole_collection: Why the caller needs every member collected before tests run.
     :param durations: Reads the seconds per test (parent node ids) of earlier runs; called
         once, when the first member's tests are about to run.
     """
@@ -135,6 +140,8 @@ class IsolatedRun(
         limits: Limits | None = None,
         dist: str = "load",
         durations: Callable[[], Mapping[str, float]] | None = None,
+        stream: bool = False,
+        whole_collection: str | None = None,
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -155,6 +162,12 @@ class IsolatedRun(
         self.grace = grace
         self.dist = dist
         self._read_durations = durations
+        self.stream = stream
+        self._whole_collection = whole_collection
+        self._streaming = False  # decided at session start
+        self._stream_blocked: str | None = None  # why --ws-stream waits for every member
+        self._builder: StandInBuilder | None = None
+        self._late_errors = 0
         #: extra workers of spread members (see ``spread.py``)
         self._helpers: list[Member] = []
         self._members = [Member(r) for r in requests]
@@ -209,7 +222,45 @@ class IsolatedRun(
         if reporter is not None and self.max_parallel > 1:
             # members' tests interleave: one progress line, as pytest-xdist shows it
             reporter.showfspath = False
+        if self.stream:
+            self._stream_blocked = self._needs_whole_collection(session.config)
+            self._streaming = self._stream_blocked is None and len(self._members) > 1
         self._pool.launch_more()
+
+    def _needs_whole_collection(self, config: pytest.Config) -> str | None:
+        """Why every member must be collected before tests run, or None."""
+        if config.option.collectonly:
+            return "--collect-only lists every test"
+        for dest, flag in (("lf", "--lf"), ("failedfirst", "--ff"), ("newfirst", "--nf")):
+            if config.getoption(dest, False):
+                return f"{flag} selects and orders the tests of every member"
+        if self._whole_collection:
+            return self._whole_collection
+        for impl in config.pluginmanager.hook.pytest_collection_modifyitems.get_hookimpls():
+            if not (impl.wrapper or impl.hookwrapper) or impl.plugin is self:
+                continue
+            if impl.plugin_name in ("lfplugin", "nfplugin"):  # idle without --lf/--ff/--nf
+                continue
+            if getattr(impl.plugin, "wsenv_sees_members_alone", False):
+                continue
+            return (
+                f"the plugin {impl.plugin_name!r} wraps pytest_collection_modifyitems, so it "
+                f"may select or order across members"
+            )
+        return None
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        if config.option.verbose < 0:
+            return []
+        if self._stream_blocked is not None:
+            return [f"wsenv: --ws-stream waits for every member to collect: {self._stream_blocked}"]
+        late = sum(m.state in UNRESOLVED for m in self._members)
+        if self._streaming and late:
+            return [
+                f"wsenv: {late} more member{'s are' if late != 1 else ' is'} collected while "
+                f"tests run (--ws-stream): their tests are not in the count above"
+            ]
+        return []
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_collection_modifyitems(
@@ -284,8 +335,12 @@ class IsolatedRun(
             hint = ""
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 hint = (
-                    f" (each live child holds 5 of this process's descriptors: lower the ini "
-                    f"setting wsenv_max_idle, now {self.max_idle}, or -n, or raise `ulimit -n`)"
+                    " (each live child holds 5 of this process's descriptors: lower -n or "
+                    "raise `ulimit -n`)"
+                    if self._streaming
+                    else f" (each live child holds 5 of this process's descriptors: run with "
+                    f"--ws-stream, which keeps no collected child waiting, or lower the ini "
+                    f"setting wsenv_max_idle, now {self.max_idle}, or raise `ulimit -n`)"
                 )
             self._fail(m, f"member {m.name!r}: cannot start {m.spec.python}: {exc}{hint}")
 
@@ -325,6 +380,8 @@ class IsolatedRun(
                 self._run_queue.append(m)
             else:
                 self._send_exit(m)
+        if self._streaming:
+            self._count_placeholders(session)
         self._check_stop()
         self._schedule_runs()
         for i, item in enumerate(local):
@@ -337,8 +394,9 @@ class IsolatedRun(
         self._pool.pump(self._all_done, timer=self._next_deadline, on_time=self._check_deadlines)
 
     def _all_done(self) -> bool:
+        ended = (State.DONE, State.FAILED)
         return self._pool.alive == 0 and all(
-            m.state in (State.DONE, State.FAILED) or m.state is State.PENDING
+            m.state in ended or (m.state is State.PENDING and self._pool.closed)
             for m in self._every_child()
         )
 
