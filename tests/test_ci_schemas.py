@@ -181,6 +181,8 @@ def test_matrices_with_parts_of_a_member_are_valid(
 ) -> None:
     """bird-feeder weighs more than a fair share of 3 shards: it is planned in parts."""
     root = _sample(tmp_path)
+    tests = "".join(f"def test_{i}():\n    pass\n" for i in range(3))
+    (root / "packages" / "bird-feeder" / "test_feeder.py").write_text(tests)
     durations = root / ".pytest_cache" / "v" / DURATIONS_KEY
     durations.parent.mkdir(parents=True)
     durations.write_text(json.dumps({"bird-feeder": 100.0, "seeds": 1.0}))

@@ -57,6 +57,13 @@ def test_a_shard_that_draws_every_part_runs_the_member_whole() -> None:
     ]
 
 
+def test_a_run_is_cut_in_no_more_parts_than_it_has_tests() -> None:
+    weights = {"big": 100.0, "a": 1.0}
+    plans = [plan_shard(weights, k, 4, {"big": 2, "a": 1}) for k in (1, 2, 3, 4)]
+    assert [p.parts["big"] for p in plans if "big" in p.parts] == [((0,), 2), ((1,), 2)]
+    assert not plan_shard({"big": 100.0, "a": 1.0}, 1, 4, {"big": 0}).parts
+
+
 def test_plan_shard_rejects_a_shard_out_of_range() -> None:
     with pytest.raises(SelectionError, match="between 1 and N"):
         plan_shard({"a": 1.0}, 3, 2)

@@ -64,21 +64,30 @@ class ShardPlan:
         return tuple(sorted({*self.whole, *self.parts}))
 
 
-def _part_count(weight: float, fair: float, n: int) -> int:
+def _part_count(weight: float, fair: float, n: int, tests: int | None) -> int:
     if fair <= 0 or weight <= fair:
         return 1
-    return min(n, math.ceil(weight / fair))
+    return max(1, min(n, math.ceil(weight / fair), n if tests is None else tests))
 
 
-def plan_shard(weights: Mapping[str, float], k: int, n: int) -> ShardPlan:
-    """Shard ``k`` (1-based) of ``n`` over the run keys of ``weights``."""
+def plan_shard(
+    weights: Mapping[str, float],
+    k: int,
+    n: int,
+    tests: Mapping[str, int] | None = None,
+) -> ShardPlan:
+    """Shard ``k`` (1-based) of ``n`` over the run keys of ``weights``.
+
+    ``tests`` (by run key) caps how many parts a run is cut into: a part without a test
+    would leave a shard with nothing to run.
+    """
     if not 1 <= k <= n:
         raise SelectionError(f"shard {k}/{n}: K must be between 1 and N")
     fair = sum(weights.values()) / n
     pieces: dict[str, float] = {}
     owner: dict[str, tuple[str, int, int]] = {}  # piece name -> (run key, part, parts)
     for key, weight in weights.items():
-        count = _part_count(weight, fair, n)
+        count = _part_count(weight, fair, n, (tests or {}).get(key))
         if count == 1:
             pieces[key] = weight
             continue
@@ -176,13 +185,19 @@ def parse_part(text: str) -> tuple[str, int, int]:
     return match.group("name").strip(), part, count
 
 
-def shard_jobs(jobs: Sequence[Job], n: int, weights: Mapping[str, float]) -> list[Job]:
+def shard_jobs(
+    jobs: Sequence[Job],
+    n: int,
+    weights: Mapping[str, float],
+    tests: Mapping[str, int] | None = None,
+) -> list[Job]:
     """Fold the single-member jobs without extras into ``n`` shard jobs per python.
 
     Shard K of a python holds what :func:`plan_shard` gives shard K of ``n`` over that
     python's members: whole members, and parts (``Job.parts``) of the members heavier
     than a fair share, so the planned jobs split as ``--ws-shard K/N`` would. ``weights``
-    is by member name (missing members weigh 1). Jobs with extras stay as they are (one
+    is by member name (missing members weigh 1), and so are the ``tests`` that cap the
+    number of parts of a member. Jobs with extras stay as they are (one
     pytest run cannot give one member two extras sets), after the shards. Empty shards
     (more shards than members and parts) are left out.
     """
@@ -199,7 +214,7 @@ def shard_jobs(jobs: Sequence[Job], n: int, weights: Mapping[str, float]) -> lis
     for python, members in by_python.items():
         table = {m: weights.get(m, 1.0) for m in members}
         for k in range(1, n + 1):
-            plan = plan_shard(table, k, n)
+            plan = plan_shard(table, k, n, tests)
             if not plan.keys:
                 continue
             parts = tuple(

@@ -186,7 +186,7 @@ def _narrow(
         cache = getattr(config, "cache", None)
         durations = ci.valid_durations(cache.get(ci.DURATIONS_KEY, {}) if cache is not None else {})
         weights = ci.member_weights([r.key for r in runs], durations, counts)
-        shard = ci.plan_shard(weights, k, n)
+        shard = ci.plan_shard(weights, k, n, counts)
         keep = set(shard.keys)
         runs = [r for r in runs if r.key in keep]
         for key, (held, count) in shard.parts.items():
