@@ -39,6 +39,8 @@ def requested_parts(
     or one member cut into two different numbers of parts is a SelectionError naming
     the value.
     """
+    if not values:
+        return {}
     from ..ci import parse_part
 
     held: dict[str, tuple[set[int], int, str]] = {}
