@@ -24,6 +24,7 @@ _ACTIVATING = (
     ("ws_no_default_groups", "wsenv_no_default_groups"),
     ("ws_python", "wsenv_pythons"),
     ("ws_shard", None),
+    ("ws_part", None),
     ("ws_changed_since", None),
 )
 
@@ -143,6 +144,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="ws_shard",
         help="Run the K-th of N disjoint shards of the selected members, balanced by "
         "recorded durations; implies --ws-isolated",
+    )
+    group.addoption(
+        "--ws-part",
+        action="append",
+        default=[],
+        metavar="MEMBER:I/N",
+        dest="ws_part",
+        help="Run only part I of N of this member's tests, cut as --ws-shard cuts a member "
+        "(repeatable; what matrix --shards plans); implies --ws-isolated",
     )
     group.addoption(
         "--ws-changed-since",

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_wsenv.ci import DURATIONS_KEY
+
 from .test_ci_docs import CI_PAGE, _matrix, _sample, _yaml_blocks, load_yaml
 
 pytest.importorskip("check_jsonschema")
@@ -171,6 +173,34 @@ def test_generated_gitlab_child_pipeline_is_valid(
     child = tmp_path / "tests.yml"
     child.write_text(template + fragment + "\n", encoding="utf-8")
     assert ".wsenv-matrix" in load_yaml(child.read_text())
+    assert_valid("gitlab-ci", [child])
+
+
+def test_matrices_with_parts_of_a_member_are_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bird-feeder weighs more than a fair share of 3 shards: it is planned in parts."""
+    root = _sample(tmp_path)
+    tests = "".join(f"def test_{i}():\n    pass\n" for i in range(3))
+    (root / "packages" / "bird-feeder" / "test_feeder.py").write_text(tests)
+    durations = root / ".pytest_cache" / "v" / DURATIONS_KEY
+    durations.parent.mkdir(parents=True)
+    durations.write_text(json.dumps({"bird-feeder": 100.0, "seeds": 1.0}))
+    matrix = json.loads(_matrix(capsys, root, "--format", "github", "--shards", "3"))
+    assert [e["members"] for e in matrix["include"]] == [
+        "bird-feeder[1/3] seeds",
+        "bird-feeder[2/3]",
+        "bird-feeder[3/3]",
+    ]
+    assert "--ws-part bird-feeder:3/3" in matrix["include"][2]["args"]
+    workflow = recipe()
+    workflow["jobs"]["test"]["strategy"]["matrix"] = matrix
+    assert_valid("github-workflows", [write_yaml(tmp_path / "tests.yml", workflow)])
+    (template,) = [b for k, b in blocks() if k == "gitlab-template"]
+    fragment = _matrix(capsys, root, "--format", "gitlab", "--shards", "3")
+    assert 'WSENV_MEMBERS: "bird-feeder[1/3] seeds"' in fragment
+    child = tmp_path / "child.yml"
+    child.write_text(template + fragment + "\n", encoding="utf-8")
     assert_valid("gitlab-ci", [child])
 
 

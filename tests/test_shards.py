@@ -18,6 +18,7 @@ from pytest_wsenv.ci import (
     count_tests,
     member_weights,
     parse_shard,
+    plan_shard,
     read_durations,
     select_shard,
     shard_jobs,
@@ -182,15 +183,41 @@ def test_shard_jobs_fold_members_per_python_and_keep_extras_jobs() -> None:
         Job(("b",), (), "3.11"),
         Job(("c",), (), "3.11"),
         Job(("a",), (), "3.12"),
+        Job(("z",), (), "3.13"),
     ]
-    shards = shard_jobs(jobs, 2, {"a": 10.0, "b": 4.0, "c": 5.0})
+    # 3.11: a fair share is 18/2, nothing is heavier; z weighs nothing: no part to make
+    shards = shard_jobs(jobs, 2, {"a": 9.0, "b": 4.0, "c": 5.0, "z": 0.0})
     assert shards == [
         Job(("a",), (), "3.11", shard=(1, 2)),
         Job(("b", "c"), (), "3.11", shard=(2, 2)),
-        Job(("a",), (), "3.12", shard=(1, 2)),  # shard 2/2 of 3.12 would be empty
+        # alone on 3.12, a is heavier than a fair share (9/2): one part in each shard
+        Job(("a",), (), "3.12", shard=(1, 2), parts=(("a", 1, 2),)),
+        Job(("a",), (), "3.12", shard=(2, 2), parts=(("a", 2, 2),)),
+        Job(("z",), (), "3.13", shard=(1, 2)),  # shard 2/2 of 3.13 would be empty
         Job(("a",), ("x",), "3.11"),
     ]
     assert shards[1].args == ("--ws-package", "b", "--ws-package", "c", "--ws-python", "3.11")
+    assert shards[2].args == ("--ws-package", "a", "--ws-part", "a:1/2", "--ws-python", "3.12")
+    assert shards[2].labels == ("a[1/2]",)
+    assert shards[2].name == "shard 1/2 py3.12"
+
+
+def test_shard_jobs_plan_what_ws_shard_runs() -> None:
+    """One rule: shard job K holds what plan_shard gives --ws-shard K/N, parts included."""
+    weights = {"big": 10.0, "a": 1.0, "b": 2.0, "c": 1.5}
+    jobs = [Job((m,), (), "3.12") for m in weights]
+    planned = shard_jobs(jobs, 3, weights)
+    assert len(planned) == 3
+    for job in planned:
+        assert job.shard is not None
+        plan = plan_shard(weights, *job.shard)
+        assert job.members == plan.keys
+        held: dict[str, tuple[list[int], int]] = {}
+        for member, part, count in job.parts:
+            held.setdefault(member, ([], count))[0].append(part - 1)
+        assert {m: (tuple(p), c) for m, (p, c) in held.items()} == dict(plan.parts)
+    labels = sorted(label for job in planned for label in job.labels)
+    assert labels == ["a", "b", "big[1/3]", "big[2/3]", "big[3/3]", "c"]
 
 
 def _workspace_with_tests(tmp_path: Path, tests: dict[str, int]) -> Path:
@@ -210,7 +237,14 @@ def _shards(
 ) -> list[tuple[str, list[str]]]:
     assert main(["-C", str(where), "matrix", "--format", "github", "--shards", "2", *argv]) == 0
     include = json.loads(capsys.readouterr().out)["include"]
-    assert all(e["args"].split()[1::2][:-1] == e["members"].split() for e in include)
+    for entry in include:  # args: the members, then the parts the readable labels name
+        labels = entry["members"].split()
+        names = dict.fromkeys(label.partition("[")[0] for label in labels)
+        parts = [label.replace("[", ":").rstrip("]") for label in labels if "[" in label]
+        assert entry["args"].split()[:-2] == [
+            *(x for name in names for x in ("--ws-package", name)),
+            *(x for part in parts for x in ("--ws-part", part)),
+        ]
     return [(e["shard"], e["members"].split()) for e in include]
 
 
@@ -225,16 +259,20 @@ def test_matrix_shards_balance_by_test_count_then_by_durations(
     cache = root / ".pytest_cache" / "v" / DURATIONS_KEY
     cache.parent.mkdir(parents=True)
     cache.write_text(json.dumps(durations))
-    assert _shards(capsys, root) == [
-        ("1/2", ["mid"]),
-        ("2/2", ["big", "small", "tiny"]),
-    ]
+    # mid (30) is heavier than a fair share (53/2): cut in two, but both parts fall to the
+    # same shard, which runs it whole
+    expected = [("1/2", ["big", "small", "tiny"]), ("2/2", ["mid"])]
+    assert _shards(capsys, root) == expected
     # the same cache given explicitly from elsewhere
     moved = tmp_path / "elsewhere"
     (root / ".pytest_cache").rename(moved)
-    assert _shards(capsys, root / "packages", "--cache-dir", str(moved)) == [
-        ("1/2", ["mid"]),
-        ("2/2", ["big", "small", "tiny"]),
+    assert _shards(capsys, root / "packages", "--cache-dir", str(moved)) == expected
+    # mid alone heavier than the rest: its parts are spread over the shards
+    (moved / "v" / DURATIONS_KEY).write_text(json.dumps({**durations, "mid": 90.0}))
+    assert _shards(capsys, root, "--cache-dir", str(moved), "--shards", "3") == [
+        ("1/3", ["mid[1/3]", "tiny"]),
+        ("2/3", ["mid[2/3]", "small"]),
+        ("3/3", ["big", "mid[3/3]"]),
     ]
 
 

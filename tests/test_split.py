@@ -43,8 +43,25 @@ def test_only_runs_heavier_than_a_fair_share_are_split() -> None:
     assert plan_shard(weights, 1, 1).whole == ("a", "b", "big", "c")
     assert not plan_shard(weights, 1, 1).parts
     # a member just above a fair share is cut in two, not in N
-    two = [plan_shard({"big": 5.0, "a": 4.0, "b": 3.0}, k, 3) for k in (1, 2, 3)]
-    assert {p.parts["big"][1] for p in two if "big" in p.parts} == {2}
+    two = [plan_shard({"big": 6.0, "a": 3.5, "b": 0.5}, k, 3) for k in (1, 2, 3)]
+    assert [p.parts["big"] for p in two if "big" in p.parts] == [((0,), 2), ((1,), 2)]
+
+
+def test_a_shard_that_draws_every_part_runs_the_member_whole() -> None:
+    # big is cut in two parts of 2.5, and both go to the third shard
+    plans = [plan_shard({"big": 5.0, "a": 4.0, "b": 3.0}, k, 3) for k in (1, 2, 3)]
+    assert [(p.whole, dict(p.parts)) for p in plans] == [
+        (("a",), {}),
+        (("b",), {}),
+        (("big",), {}),
+    ]
+
+
+def test_a_run_is_cut_in_no_more_parts_than_it_has_tests() -> None:
+    weights = {"big": 100.0, "a": 1.0}
+    plans = [plan_shard(weights, k, 4, {"big": 2, "a": 1}) for k in (1, 2, 3, 4)]
+    assert [p.parts["big"] for p in plans if "big" in p.parts] == [((0,), 2), ((1,), 2)]
+    assert not plan_shard({"big": 100.0, "a": 1.0}, 1, 4, {"big": 0}).parts
 
 
 def test_plan_shard_rejects_a_shard_out_of_range() -> None:

@@ -2,7 +2,8 @@
 
 :mod:`.matrix` plans one job per member and Python and renders it for GitHub Actions or
 GitLab CI; :mod:`.shards` balances runs over ``--ws-shard k/n`` by recorded duration or test
-count, and :mod:`.split` cuts a member heavier than a fair share into parts by test;
+count, and :mod:`.split` cuts a member heavier than a fair share into parts by test, for
+``--ws-shard`` and for the planned shard jobs of ``matrix --shards``;
 :mod:`.changed` selects the members a git change affects; :mod:`.combine` merges the jobs'
 junit and coverage reports back into one of each.
 """
@@ -42,10 +43,16 @@ from .shards import (
     parse_shard,
     read_durations,
     select_shard,
-    shard_jobs,
     valid_durations,
 )
-from .split import TEST_DURATIONS_KEY, ShardPlan, plan_shard, split_tests
+from .split import (
+    TEST_DURATIONS_KEY,
+    ShardPlan,
+    parse_part,
+    plan_shard,
+    shard_jobs,
+    split_tests,
+)
 
 __all__ = [
     "DURATIONS_KEY",
@@ -69,6 +76,7 @@ __all__ = [
     "find_inputs",
     "git_toplevel",
     "member_weights",
+    "parse_part",
     "parse_python",
     "parse_shard",
     "plan_jobs",

@@ -233,6 +233,8 @@ class Job:
     extras: tuple[str, ...]
     python: str
     shard: tuple[int, int] | None = None  # (K, N) for shard jobs
+    # (member, I, N): of this member of ``members`` the job runs only part I (1-based) of N
+    parts: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -240,9 +242,19 @@ class Job:
         args: list[str] = []
         for member in self.members:
             args += ["--ws-package", member]
+        for member, part, count in self.parts:
+            args += ["--ws-part", f"{member}:{part}/{count}"]
         for extra in self.extras:
             args += ["--ws-extra", extra]
         return (*args, "--ws-python", self.python)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The members, a member run in part as ``big[1/3]`` for each part it runs."""
+        held: dict[str, list[str]] = {}
+        for member, part, count in self.parts:
+            held.setdefault(member, []).append(f"{member}[{part}/{count}]")
+        return tuple(label for member in self.members for label in held.get(member, [member]))
 
     @property
     def name(self) -> str:
@@ -349,7 +361,7 @@ def _entry(job: Job) -> dict[str, str]:
         entry["member"] = job.members[0]
     else:
         entry["shard"] = f"{job.shard[0]}/{job.shard[1]}"
-        entry["members"] = " ".join(job.members)
+        entry["members"] = " ".join(job.labels)
     entry["extras"] = ",".join(job.extras)
     entry["python"] = job.python
     entry["args"] = shlex.join(job.args)
@@ -384,7 +396,7 @@ def _json(jobs: Sequence[Job], reasons: Mapping[str, str]) -> str:
     for job in jobs:
         item: dict[str, object] = {
             "name": job.name,
-            "members": list(job.members),
+            "members": list(job.labels),
             "extras": list(job.extras),
             "python": job.python,
             "shard": f"{job.shard[0]}/{job.shard[1]}" if job.shard else None,
@@ -400,7 +412,8 @@ def render(jobs: Sequence[Job], fmt: Format, *, reasons: Mapping[str, str] | Non
     """The jobs as text (no trailing newline).
 
     ``github``: one line of JSON, ``{"include": [{"name", "member" | "shard" and
-    "members", "extras", "python", "args"}]}``, for ``fromJSON`` in ``strategy.matrix``.
+    "members", "extras", "python", "args"}]}``, for ``fromJSON`` in ``strategy.matrix``;
+    a shard's ``members`` names a member it runs in part by its parts, ``big[1/3]``.
     ``gitlab``: a hidden job ``.wsenv-matrix`` holding ``parallel: matrix:`` with the same
     fields as ``WSENV_*`` variables, to be used with ``extends``. ``json``: a list of
     objects with lists for members, extras and args (and ``reasons`` when given).

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from ..errors import SelectionError
 from ..workspace import Member, Workspace
-from .matrix import Job
 
 __all__ = [
     "DURATIONS_KEY",
@@ -29,7 +28,6 @@ __all__ = [
     "parse_shard",
     "read_durations",
     "select_shard",
-    "shard_jobs",
     "valid_durations",
 ]
 
@@ -208,28 +206,3 @@ def count_tests(workspace: Workspace, member: Member) -> int:
             ):
                 total += _count_file(Path(dirpath, filename))
     return total
-
-
-def shard_jobs(jobs: Sequence[Job], n: int, weights: Mapping[str, float]) -> list[Job]:
-    """Fold the single-member jobs without extras into ``n`` shard jobs per python.
-
-    ``weights`` is by member name (missing members weigh 1). Jobs with extras stay as
-    they are (one pytest run cannot give one member two extras sets), after the shards.
-    Empty shards (more shards than members) are left out.
-    """
-    if n < 1:
-        raise SelectionError(f"--shards must be at least 1, not {n}")
-    by_python: dict[str, list[str]] = {}
-    rest: list[Job] = []
-    for job in jobs:
-        if job.extras or job.shard is not None or len(job.members) != 1:
-            rest.append(job)
-        else:
-            by_python.setdefault(job.python, []).extend(job.members)
-    shards: list[Job] = []
-    for python, members in by_python.items():
-        parts = assign_shards({m: weights.get(m, 1.0) for m in members}, n)
-        for index, part in enumerate(parts, start=1):
-            if part:
-                shards.append(Job(members=tuple(part), extras=(), python=python, shard=(index, n)))
-    return shards + rest

@@ -99,11 +99,10 @@ def _note(text: str) -> None:
 
 
 def _weights(
-    workspace: Workspace, jobs: Sequence[Job], cache_dir: Path
+    workspace: Workspace, jobs: Sequence[Job], cache_dir: Path, counts: Mapping[str, int]
 ) -> Mapping[str, Mapping[str, float]]:
     """python -> member -> weight, from recorded durations and static test counts."""
     durations = read_durations(cache_dir)
-    counts = {name: count_tests(workspace, m) for name, m in workspace.members.items()}
     by_python: dict[str, dict[str, float]] = {}
     for python in sorted({job.python for job in jobs}):
         members = sorted({m for job in jobs if job.python == python for m in job.members})
@@ -146,11 +145,14 @@ def _run(args: argparse.Namespace) -> int:
         jobs = [job for job in jobs if job.members[0] in reasons]
     if args.shards is not None:
         cache_dir = Path(args.cache_dir) if args.cache_dir else workspace.root / ".pytest_cache"
-        weights = _weights(workspace, jobs, cache_dir)
+        counts = {name: count_tests(workspace, m) for name, m in workspace.members.items()}
+        weights = _weights(workspace, jobs, cache_dir, counts)
         jobs = [
             shard
             for python, table in weights.items()
-            for shard in shard_jobs([j for j in jobs if j.python == python], args.shards, table)
+            for shard in shard_jobs(
+                [j for j in jobs if j.python == python], args.shards, table, counts
+            )
         ]
     if args.verbose:
         for name, why in reasons.items():

@@ -3,7 +3,7 @@
 :func:`plan_isolation` is the one place where the first stages meet:
 :class:`~pytest_wsenv.config.WsConfig` (what the user asked for) ->
 :class:`~pytest_wsenv.workspace.Workspace` -> :func:`~pytest_wsenv.selection.select_runs`
-(narrowed by ``--ws-changed-since`` and ``--ws-shard``) -> an
+(narrowed by ``--ws-changed-since``, ``--ws-shard`` and ``--ws-part``) -> an
 :class:`~pytest_wsenv.envs.manager.EnvManager` that builds each run's environment later,
 in the runner's worker threads.
 """
@@ -21,7 +21,7 @@ from packaging.version import Version
 from ..config import WsConfig, workspace_start
 from ..envs.cache import resolve_cache_dir
 from ..envs.manager import EnvManager
-from ..errors import WsenvError
+from ..errors import SelectionError, WsenvError
 from ..lock import Lock
 from ..runner.output import check_debugging
 from ..runner.session import DEFAULT_MAX_IDLE
@@ -29,6 +29,7 @@ from ..runner.timeouts import Limits, limits_of
 from ..selection import ALL_MEMBERS, MemberRun, Request, select_runs
 from ..workspace import Workspace
 from .progress import SessionLines
+from .split import requested_parts
 
 __all__ = ["IsolationPlan", "plan_isolation"]
 
@@ -52,7 +53,7 @@ class IsolationPlan:
     limits: Limits = field(default_factory=Limits)  # time limits per test and per member
     notes: Sequence[str] = field(default_factory=tuple)  # why members were chosen (-v)
     nothing: str | None = None  # why nothing runs, when nothing does
-    # --ws-shard: run key -> (the 0-based parts of its tests this shard runs, the parts)
+    # --ws-shard, --ws-part: run key -> (the 0-based parts of its tests to run, the parts)
     splits: Mapping[str, tuple[tuple[int, ...], int]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -156,10 +157,19 @@ def _narrow(
     notes: list[str],
 ) -> tuple[list[MemberRun], Mapping[str, tuple[tuple[int, ...], int]]]:
     """``--ws-changed-since`` and ``--ws-shard``: keep a subset of the planned runs, and
-    say which of them the shard runs only in part (a run heavier than a fair share).
+    say which of them the shard runs only in part (a run heavier than a fair share);
+    ``--ws-part``: which runs the session runs only in part, as the user said.
 
     Why each member was chosen is appended to ``notes`` (shown in the header with -v).
     """
+    wanted = config.getoption("ws_part", None) or []
+    if wanted and config.getoption("ws_shard"):
+        raise SelectionError(
+            "--ws-part cannot be combined with --ws-shard, which decides the parts itself: "
+            "give --ws-shard K/N alone, or the --ws-package and --ws-part flags "
+            "`pytest-wsenv matrix --shards N` prints"
+        )
+    parts = requested_parts(wanted, workspace, runs)  # checked against the whole selection
     ref = config.getoption("ws_changed_since")
     if ref:
         from ..ci import changed_members
@@ -181,7 +191,7 @@ def _narrow(
         cache = getattr(config, "cache", None)
         durations = ci.valid_durations(cache.get(ci.DURATIONS_KEY, {}) if cache is not None else {})
         weights = ci.member_weights([r.key for r in runs], durations, counts)
-        shard = ci.plan_shard(weights, k, n)
+        shard = ci.plan_shard(weights, k, n, counts)
         keep = set(shard.keys)
         runs = [r for r in runs if r.key in keep]
         for key, (held, count) in shard.parts.items():
@@ -191,7 +201,15 @@ def _narrow(
                 f"part{'s' if len(held) > 1 else ''} {numbers}"
             )
         return runs, shard.parts
-    return runs, MappingProxyType({})
+    kept = {r.key for r in runs}
+    parts = {key: split for key, split in parts.items() if key in kept}
+    for key, (held, count) in parts.items():
+        numbers = ", ".join(str(p + 1) for p in held)
+        notes.append(
+            f"wsenv: {key} split by test into {count} parts: --ws-part runs "
+            f"part{'s' if len(held) > 1 else ''} {numbers}"
+        )
+    return runs, MappingProxyType(parts)
 
 
 def _why_nothing(config: pytest.Config, settings: WsConfig, selected: int) -> str:

@@ -81,9 +81,9 @@ class IsolationSummary:
         """Record each run's seconds for ``--ws-shard`` balancing (merged, not replaced).
 
         A run this shard ran only in part keeps its earlier record: its seconds here are
-        not the member's. A sharded session only adds the records it lacks, so that the
-        other shards of the same command, run later against the same cache, split the work
-        the same way; an unsharded session refreshes them.
+        not the member's. A sharded session (``--ws-shard`` or ``--ws-part``) only adds the
+        records it lacks, so that the other shards of the same command, run later against
+        the same cache, split the work the same way; an unsharded session refreshes them.
         """
         cache = getattr(self.config, "cache", None)
         if cache is None:
@@ -94,7 +94,9 @@ class IsolationSummary:
         for summary in self.run.summaries():
             if summary.key in self.plan.splits:
                 continue
-            if summary.key in recorded and self.config.getoption("ws_shard", None):
+            if summary.key in recorded and (
+                self.config.getoption("ws_shard", None) or self.config.getoption("ws_part", None)
+            ):
                 continue
             if summary.tests_run and summary.exitstatus is not None:
                 recorded[summary.key] = round(summary.seconds, 3)
