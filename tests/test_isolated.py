@@ -230,6 +230,20 @@ def test_a_member_with_many_tests_is_spread_as_dist_says(
     assert len(pids) == children
 
 
+def test_streaming_gives_the_results_of_a_whole_collection(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    result = pytester.runpytest("--ws-isolated", str(albatross), "--ws-stream", "-n", "2")
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
+    listed = pytester.runpytest("--ws-isolated", str(albatross), "--ws-stream", "--co")
+    listed.stdout.fnmatch_lines(
+        [
+            "wsenv: --ws-stream waits for every member to collect: --collect-only lists*",
+            "*7 tests collected*",
+        ]
+    )
+
+
 def test_malformed_member_pyproject_is_one_usage_error(
     pytester: pytest.Pytester, albatross: Path
 ) -> None:

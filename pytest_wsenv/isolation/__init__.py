@@ -79,7 +79,7 @@ def _recorded_durations(config: pytest.Config) -> dict[str, float]:
 def _whole_collection(plan: IsolationPlan, preparer: ChildPreparer) -> str | None:
     """Why this session needs every member collected before tests run, if it does."""
     if plan.splits:
-        return "--ws-shard splits members by their collected tests"
+        return "--ws-shard or --ws-part splits members by their collected tests"
     if preparer.foreign:
         return "options only member environments define are checked against every member"
     return None
