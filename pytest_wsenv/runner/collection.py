@@ -8,6 +8,14 @@ deselection, and a failed collect report for a member that failed as a whole. ``
 ``--maxfail`` stop the replay at the same collection error as pytest stops collecting. At
 most ``max_idle`` collected children wait alive for their turn; a member collected beyond that
 is parked (its child exits, and a new one collects again at its turn).
+
+Streaming (``--ws-stream``, decided at session start by :meth:`CollectionReplay.
+_needs_whole_collection`): the session's collection ends once one member is resolved; each
+later member is replayed when it has collected (:meth:`CollectionReplay._replay_late`) and
+queued to run at once. Its passing collect report is not replayed (the terminal would rewrite
+its current line with "collecting ..."); the progress counts each member still to come as one
+test; a collection error interrupts the session as pytest's would. Each member keeps its
+collect slot until it is done, so no collected child waits alive.
 """
 
 from __future__ import annotations
@@ -43,6 +51,43 @@ class CollectionReplay(SessionPart):
     _late_errors: int  # collection errors of members replayed while tests run
     _session: pytest.Session | None
     _run_queue: deque[Member]
+    _whole_collection: str | None  # why the caller needs every member collected first
+    _stream_blocked: str | None  # why --ws-stream waits for every member, if it does
+
+    def _needs_whole_collection(self, config: pytest.Config) -> str | None:
+        """Why every member must be collected before tests run, or None."""
+        if config.option.collectonly:
+            return "--collect-only lists every test"
+        for dest, flag in (("lf", "--lf"), ("failedfirst", "--ff"), ("newfirst", "--nf")):
+            if config.getoption(dest, False):
+                return f"{flag} selects and orders the tests of every member"
+        if self._whole_collection:
+            return self._whole_collection
+        for impl in config.pluginmanager.hook.pytest_collection_modifyitems.get_hookimpls():
+            if not (impl.wrapper or impl.hookwrapper) or impl.plugin is self:
+                continue
+            if impl.plugin_name in ("lfplugin", "nfplugin"):  # idle without --lf/--ff/--nf
+                continue
+            if getattr(impl.plugin, "wsenv_sees_members_alone", False):
+                continue
+            return (
+                f"the plugin {impl.plugin_name!r} wraps pytest_collection_modifyitems, so it "
+                f"may select or order across members"
+            )
+        return None
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        if config.option.verbose < 0:
+            return []
+        if self._stream_blocked is not None:
+            return [f"wsenv: --ws-stream waits for every member to collect: {self._stream_blocked}"]
+        late = sum(m.state in UNRESOLVED for m in self._members)
+        if self._streaming and late:
+            return [
+                f"wsenv: {late} more member{'s are' if late != 1 else ' is'} collected while "
+                f"tests run (--ws-stream): their tests are not in the count above"
+            ]
+        return []
 
     def _on_collected(self, m: Member, data: dict[str, Any]) -> None:
         self._need_mapper(m)

@@ -38,7 +38,7 @@ from pytest_wsenv.runner.process import (
 from pytest_wsenv.runner.protocol import protocol_error
 from pytest_wsenv.runner.spec import ChildSpec
 
-__all__ = ["DEFAULT_GRACE", "ChildPool", "Listener"]
+__all__ = ["DEFAULT_GRACE", "ChildPool", "Listener", "idle_within_descriptor_limit"]
 
 #: Seconds a child gets to exit after SIGINT (or after ``exit``) before it is killed.
 DEFAULT_GRACE = 3.0
@@ -307,3 +307,25 @@ class ChildPool:
                 child.kill_leftovers()
             if self.forks is not None:
                 self.forks.close(kill=True)
+
+
+#: Descriptors kept free for everything else (pytest, plugins, files, fork servers).
+_SPARE_DESCRIPTORS = 48
+#: Descriptors of the parent's that one live child holds (message, command, stdout, stderr,
+#: and the one that tells its end).
+_PER_CHILD = 5
+
+
+def idle_within_descriptor_limit(max_parallel: int, default: int) -> int:
+    """How many children may wait idle without running out of descriptors (``ulimit -n``);
+    ``default`` when there is no limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return default
+    if soft == resource.RLIM_INFINITY:
+        return default
+    collecting = max(max_parallel, os.cpu_count() or 1)
+    return max(1, (soft - _SPARE_DESCRIPTORS) // _PER_CHILD - max_parallel - collecting)

@@ -23,6 +23,8 @@ Flow
    select and order them exactly as in-process items, with no mapping needed. At most
    ``max_idle`` collected children wait alive for their turn: a member collected beyond that
    is *parked* (its child is told to exit; its collection is kept for the replay).
+   With ``--ws-stream`` the wait ends when one member is resolved; the others are replayed
+   and run as they collect (see ``collection.py``).
 3. ``pytest_runtestloop`` (replaces the default loop): with ``--collect-only`` or collection
    errors it behaves like pytest's; otherwise each member's child is sent ``run`` with the ids
    of its stand-ins left in ``session.items``, in that order (children with none are told to
@@ -36,6 +38,8 @@ Flow
    after their current test, idle ones to exit, and nothing else is replayed: tests that
    finish after the stop are discarded, as if they had never started, so the counts are those
    of an in-process run in the same order.
+   With ``max_parallel`` > 1, a member with many tests gets them in batches and free slots
+   go to extra workers of it (see ``spread.py``).
 4. A child that dies with a test started but not finished yields a failed report for that test
    ("member 'x' crashed while running '<id>' (signal 11, SIGSEGV)" plus the tail of its output,
    in the phase it died in); its remaining tests run in a restarted child (up to
@@ -71,7 +75,6 @@ from pytest_wsenv.errors import ChildProtocolError
 from pytest_wsenv.runner.collection import CollectionReplay
 from pytest_wsenv.runner.exits import ExitHandling
 from pytest_wsenv.runner.members import (
-    UNRESOLVED,
     ChildSummary,
     Member,
     State,
@@ -81,7 +84,7 @@ from pytest_wsenv.runner.members import (
 )
 from pytest_wsenv.runner.messages import MessageHandling
 from pytest_wsenv.runner.output import OutputHandling, OutputRelay, output_mode
-from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool
+from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool, idle_within_descriptor_limit
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
@@ -151,7 +154,7 @@ class IsolatedRun(
             raise ValueError("max_parallel must be at least 1")
         if max_idle < 1:
             raise ValueError("max_idle must be at least 1")
-        self.max_idle = min(max_idle, _idle_within_descriptor_limit(max_parallel))
+        self.max_idle = min(max_idle, idle_within_descriptor_limit(max_parallel, DEFAULT_MAX_IDLE))
         self.config = config
         self.limits = limits or Limits()
         self._signals = SessionSignals()
@@ -226,41 +229,6 @@ class IsolatedRun(
             self._stream_blocked = self._needs_whole_collection(session.config)
             self._streaming = self._stream_blocked is None and len(self._members) > 1
         self._pool.launch_more()
-
-    def _needs_whole_collection(self, config: pytest.Config) -> str | None:
-        """Why every member must be collected before tests run, or None."""
-        if config.option.collectonly:
-            return "--collect-only lists every test"
-        for dest, flag in (("lf", "--lf"), ("failedfirst", "--ff"), ("newfirst", "--nf")):
-            if config.getoption(dest, False):
-                return f"{flag} selects and orders the tests of every member"
-        if self._whole_collection:
-            return self._whole_collection
-        for impl in config.pluginmanager.hook.pytest_collection_modifyitems.get_hookimpls():
-            if not (impl.wrapper or impl.hookwrapper) or impl.plugin is self:
-                continue
-            if impl.plugin_name in ("lfplugin", "nfplugin"):  # idle without --lf/--ff/--nf
-                continue
-            if getattr(impl.plugin, "wsenv_sees_members_alone", False):
-                continue
-            return (
-                f"the plugin {impl.plugin_name!r} wraps pytest_collection_modifyitems, so it "
-                f"may select or order across members"
-            )
-        return None
-
-    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
-        if config.option.verbose < 0:
-            return []
-        if self._stream_blocked is not None:
-            return [f"wsenv: --ws-stream waits for every member to collect: {self._stream_blocked}"]
-        late = sum(m.state in UNRESOLVED for m in self._members)
-        if self._streaming and late:
-            return [
-                f"wsenv: {late} more member{'s are' if late != 1 else ' is'} collected while "
-                f"tests run (--ws-stream): their tests are not in the count above"
-            ]
-        return []
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_collection_modifyitems(
@@ -470,24 +438,3 @@ class IsolatedRun(
         m.outcomes[classify(reports)] += 1
         self._check_stop()
         self._note_done(m, reports)
-
-
-#: Descriptors kept free for everything else (pytest, plugins, files, fork servers).
-_SPARE_DESCRIPTORS = 48
-#: Descriptors of the parent's that one live child holds (message, command, stdout, stderr,
-#: and the one that tells its end).
-_PER_CHILD = 5
-
-
-def _idle_within_descriptor_limit(max_parallel: int) -> int:
-    """How many children may wait idle without running out of descriptors (``ulimit -n``)."""
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, OSError, ValueError):
-        return DEFAULT_MAX_IDLE
-    if soft == resource.RLIM_INFINITY:
-        return DEFAULT_MAX_IDLE
-    collecting = max(max_parallel, os.cpu_count() or 1)
-    return max(1, (soft - _SPARE_DESCRIPTORS) // _PER_CHILD - max_parallel - collecting)
