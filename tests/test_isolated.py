@@ -235,6 +235,12 @@ def test_streaming_gives_the_results_of_a_whole_collection(
 ) -> None:
     result = pytester.runpytest("--ws-isolated", str(albatross), "--ws-stream", "-n", "2")
     result.assert_outcomes(passed=5, failed=1, skipped=1)
+    # the second time, the progress counts each member still collecting as the tests it
+    # had: it only goes up
+    again = pytester.runpytest("--ws-isolated", str(albatross), "--ws-stream", "-p", "no:randomly")
+    again.assert_outcomes(passed=5, failed=1, skipped=1)
+    percents = [int(p) for p in re.findall(r"\[ *(\d+)%\]$", again.stdout.str(), re.M)]
+    assert percents == sorted(percents) and percents[-1] == 100, percents
     listed = pytester.runpytest("--ws-isolated", str(albatross), "--ws-stream", "--co")
     listed.stdout.fnmatch_lines(
         [

@@ -176,3 +176,44 @@ def test_keyword_deselection_is_counted_in_the_end(pytester: pytest.Pytester) ->
     write_workspace(pytester, *members, fork=True, stream=True, collect_parallel=1)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "keep")
     result.assert_outcomes(passed=3, deselected=3)
+
+
+def test_recorded_tests_are_counted_for_the_deepest_member() -> None:
+    from pytest_wsenv.runner.collection import _recorded_counts
+    from pytest_wsenv.runner.members import Member as RunMember
+    from pytest_wsenv.runner.spec import ChildRequest
+
+    def member(key: str, prefix: str, suffix: str = "") -> RunMember:
+        return RunMember(
+            ChildRequest(
+                key=key,
+                member=key,
+                prepare=lambda: None,  # type: ignore[arg-type,return-value]
+                nodeid_prefix=prefix,
+                nodeid_suffix=suffix,
+            )
+        )
+
+    members = [
+        member("root", ""),
+        member("outer", "packages/outer"),
+        member("inner", "packages/outer/inner"),
+        member("two@py3.12", "packages/two", "@py3.12"),
+        member("two@py3.13", "packages/two", "@py3.13"),
+    ]
+    durations = {
+        "tests/test_root.py::t": 0.1,
+        "packages/outer/tests/test_o.py::t1": 0.1,
+        "packages/outer/tests/test_o.py::t2[a@b]": 0.1,
+        "packages/outer/inner/tests/test_i.py::t": 0.1,
+        "packages/two/tests/test_t.py::t@py3.12": 0.1,
+        "packages/two/tests/test_t.py::u@py3.12": 0.1,
+        "packages/two/tests/test_t.py::t@py3.13": 0.1,
+        "elsewhere/test_x.py::t": 0.1,
+    }
+    assert _recorded_counts(members, durations) == {
+        "outer": 2,
+        "inner": 1,
+        "two@py3.12": 2,
+        "two@py3.13": 1,
+    }

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -53,6 +53,8 @@ class CollectionReplay(SessionPart):
     _run_queue: deque[Member]
     _whole_collection: str | None  # why the caller needs every member collected first
     _stream_blocked: str | None  # why --ws-stream waits for every member, if it does
+    #: streaming: tests each member had in earlier runs, for the progress (run key -> count)
+    _expected: dict[str, int] | None
 
     def _needs_whole_collection(self, config: pytest.Config) -> str | None:
         """Why every member must be collected before tests run, or None."""
@@ -231,9 +233,14 @@ class CollectionReplay(SessionPart):
         self._schedule_runs()
 
     def _count_placeholders(self, session: pytest.Session) -> None:
-        """Streaming: the terminal's progress counts every member still collecting as one
-        test, so that it reaches 100% only at the end."""
-        unresolved = sum(m.state in UNRESOLVED for m in self._members)
+        """Streaming: the terminal's progress counts each member still collecting as the
+        tests it had in earlier runs (recorded durations), or one, so that it steps back
+        as little as it can and reaches 100% only at the end."""
+        if self._expected is None:
+            self._expected = _recorded_counts(self._members, self._recorded_durations())
+        unresolved = sum(
+            self._expected.get(m.key, 1) for m in self._members if m.state in UNRESOLVED
+        )
         session.testscollected = len(session.items) + unresolved
 
     def _collection_errors(self, session: pytest.Session) -> int:
@@ -248,6 +255,30 @@ class CollectionReplay(SessionPart):
         elif m.state is State.COLLECTED and m.child is not None and not m.exit_sent:
             m.child.send({"cmd": "exit"})
             m.exit_sent = True
+
+
+def _recorded_counts(members: list[Member], durations: Mapping[str, float]) -> dict[str, int]:
+    """``{run key: tests recorded for it}``, each recorded id counted for the member of the
+    deepest directory holding it (a member at the workspace root is left out: its ids have
+    no directory of their own)."""
+    keys = {
+        (m.request.nodeid_prefix.strip("/"), m.request.nodeid_suffix): m.key
+        for m in members
+        if m.request.nodeid_prefix.strip("/") not in ("", ".")
+    }
+    counts: dict[str, int] = {}
+    for nodeid in durations:
+        path = nodeid.partition("::")[0]
+        tail = nodeid.rpartition("@")[2]
+        suffixes = (f"@{tail}", "") if "@" in nodeid else ("",)
+        directory = path
+        while "/" in directory:
+            directory = directory.rpartition("/")[0]
+            key = next((keys[directory, s] for s in suffixes if (directory, s) in keys), None)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+                break
+    return counts
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ implementation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -90,4 +90,7 @@ class SessionPart:
         raise NotImplementedError
 
     def _schedule_runs(self) -> None:
+        raise NotImplementedError
+
+    def _recorded_durations(self) -> Mapping[str, float]:
         raise NotImplementedError

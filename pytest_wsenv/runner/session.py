@@ -171,6 +171,7 @@ class IsolatedRun(
         self._stream_blocked: str | None = None  # why --ws-stream waits for every member
         self._builder: StandInBuilder | None = None
         self._late_errors = 0
+        self._expected: dict[str, int] | None = None
         #: extra workers of spread members (see ``spread.py``)
         self._helpers: list[Member] = []
         self._members = [Member(r) for r in requests]

@@ -85,10 +85,9 @@ class Spreading(SessionPart):
         assert m.child is not None
         if self.max_parallel > 1 and self.dist in SPREAD_MODES:
             groups = group_tests(m.pending, self.dist, m.groups)
-            if self._durations is None:
-                self._durations = self._read_durations() if self._read_durations else {}
+            durations = self._recorded_durations()
             seconds = sum(
-                self._durations.get(item.nodeid, 0.0)
+                durations.get(item.nodeid, 0.0)
                 for item in (m.items.get(i) for i in m.pending)
                 if item is not None
             )
@@ -97,6 +96,12 @@ class Spreading(SessionPart):
                 m.unassigned = deque(groups)
                 m.pending = {}
         self._send_run(m)
+
+    def _recorded_durations(self) -> Mapping[str, float]:
+        """Seconds per test (parent node ids) recorded by earlier runs, read once."""
+        if self._durations is None:
+            self._durations = self._read_durations() if self._read_durations else {}
+        return self._durations
 
     def _send_run(self, m: Member) -> None:
         """Send ``m``'s child its pending tests (and, when spread, a batch more if it has
