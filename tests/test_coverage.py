@@ -9,6 +9,7 @@ would start it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -314,3 +315,28 @@ def test_a_child_that_dies_is_named(pytester: pytest.Pytester, workspace: Path) 
             "TOTAL * 6 * 2 * 67%",
         ]
     )
+
+
+def test_a_member_spread_over_two_children_is_measured_in_both(
+    pytester: pytest.Pytester, workspace: Path
+) -> None:
+    """Each test runs a function of its own: 100% means every worker's data was combined."""
+    alpha = workspace / "packages" / "alpha"
+    (alpha / "src" / "alpha" / "spread.py").write_text(
+        "".join(f"def f{i}():\n    return {i}\n\n\n" for i in range(20))
+    )
+    (alpha / "tests" / "test_spread.py").write_text(
+        "import os, time\n\nfrom alpha import spread\n\n"
+        + "".join(
+            f"def test_{i}():\n    time.sleep(0.1)\n    print('pid', os.getpid())\n"
+            f"    assert spread.f{i}() == {i}\n\n"
+            for i in range(20)
+        )
+    )
+    result = run(
+        pytester,
+        *("--ws-package", "alpha", "--cov=alpha", "--cov-report=term-missing", "-n", "2", "-rP"),
+    )
+    result.assert_outcomes(passed=22)
+    result.stdout.fnmatch_lines(["packages/alpha/src/alpha/spread.py * 40 * 0 * 100%"])
+    assert len(set(re.findall(r"^pid (\d+)$", result.stdout.str(), re.M))) == 2

@@ -189,3 +189,16 @@ def test_only_members_with_enough_work_are_spread() -> None:
     assert not spreadable([[str(i)] for i in range(15)], 0.0)
     assert spreadable([[str(i)] for i in range(16)], 0.0)
     assert spreadable([["a"], ["b"]], 5.0)  # few tests, but slow ones (recorded)
+
+
+def test_last_failed_reruns_only_the_failures_of_a_spread_member(
+    pytester: pytest.Pytester, pidlog: Path
+) -> None:
+    failing = _logging_test("test_fails_a", 0.1, body="assert False") + _logging_test(
+        "test_fails_b", 0.1, body="assert False"
+    )
+    write_workspace(pytester, _big(extra=failing), SMALL, max_parallel=2, fork=True)
+    pytester.runpytest_subprocess().assert_outcomes(passed=25, failed=2)
+    assert len(set(_pids(pidlog).values())) == 2
+    again = pytester.runpytest_subprocess("--lf")
+    again.assert_outcomes(failed=2, deselected=25)
