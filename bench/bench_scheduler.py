@@ -85,6 +85,7 @@ class Run:
     returncode: int
     output: str
     wall: float
+    cpu: float  # user + system seconds of the command's process tree (waited-for processes)
     first: float | None = None  # seconds from start to the first test result
     pss_mib: float = 0.0  # peak summed PSS of the process tree
     processes: int = 0  # peak number of processes in the tree
@@ -109,6 +110,13 @@ def _descendants(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, ()))
     return found
+
+
+def _children_cpu() -> float:
+    """User + system time of this process's finished children (not of its own threads, so
+    the sampler's work is left out)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _open_fds(pid: int) -> int:
@@ -154,6 +162,7 @@ def measure(
         soft = nofile if hard == resource.RLIM_INFINITY else min(nofile, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
+    before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(argv),
@@ -179,7 +188,8 @@ def measure(
     returncode = proc.wait()
     wall = time.perf_counter() - start
     proc.stdout.close()
-    run = Run(returncode, buffer.decode(errors="replace"), wall, first)
+    cpu = _children_cpu() - before
+    run = Run(returncode, buffer.decode(errors="replace"), wall, cpu, first)
     if sampler is not None:
         sampler.done.set()
         sampler.join()
@@ -326,15 +336,16 @@ def part_latency(bench: Bench, sizes: Sequence[int]) -> str:
         f"### Latency to the first result: `pytest --ws-isolated -n 2 -v`, "
         f"{bench.runs} rounds, load {_load(timer)}",
         "",
-        "| members x 5 tests | first result s | whole run s | first / whole |",
-        "| --- | ---: | ---: | ---: |",
+        "| members x 5 tests | first result s | whole run s | first / whole | CPU s |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name in actions:
         runs = bench.record[name]
         firsts = [r.first or r.wall for r in runs]
         lines.append(
             f"| {name} | {_span(firsts)} | {_span([r.wall for r in runs])} | "
-            f"{_span([f / r.wall for f, r in zip(firsts, runs, strict=True)], '.0%')} |"
+            f"{_span([f / r.wall for f, r in zip(firsts, runs, strict=True)], '.0%')} | "
+            f"{statistics.median(r.cpu for r in runs):.2f} |"
         )
     return "\n".join(lines)
 
@@ -360,14 +371,15 @@ def part_memory(bench: Bench, sizes: Sequence[int], idle: int) -> str:
     lines = [
         f"### Peak memory and descriptors: `pytest --ws-isolated -n 2 -q`, load {', '.join(loads)}",
         "",
-        "| members x 5 tests, bound | runs | wall s | peak PSS MiB, whole tree | "
+        "| members x 5 tests, bound | runs | wall s | CPU s | peak PSS MiB, whole tree | "
         "peak processes | parent's peak descriptors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in rows:
         runs_ = bench.record[name]
         lines.append(
             f"| {name} | {len(runs_)} | {_span([r.wall for r in runs_])} | "
+            f"{statistics.median(r.cpu for r in runs_):.2f} | "
             f"{_span([r.pss_mib for r in runs_], '.0f')} | "
             f"{_span([float(r.processes) for r in runs_], '.0f')} | "
             f"{_span([float(r.fds) for r in runs_], '.0f')} |"
@@ -382,6 +394,7 @@ def part_memory(bench: Bench, sizes: Sequence[int], idle: int) -> str:
         "",
         f"Under `ulimit -n {LOW_NOFILE}`, {biggest} members: {'passed' if ok else 'FAILED'} "
         f"(exit {low.returncode}, `{last.strip('= ')}`; one run: {low.wall:.2f} s, "
+        f"CPU {low.cpu:.2f} s, "
         f"{low.pss_mib:.0f} MiB, {low.processes} processes, {low.fds} descriptors)",
     ]
     return "\n".join(lines)
