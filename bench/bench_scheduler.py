@@ -21,6 +21,11 @@ chosen with ``--parts`` (default all), each printing a markdown table:
 - ``whole``: a warm run over 48 members, ``pytest --ws-isolated -n 2`` against the shared
   ``.venv``'s ``pytest`` and ``pytest -n 2``.
 
+The ``latency``, ``memory`` and ``whole`` parts also measure ``--ws-stream`` (members run
+as they collect) beside the default; ``--no-stream`` leaves those rows out, for versions
+without the option. In ``big`` the member is spread over both workers where the measured
+version can (``-n 2`` alone).
+
 Within a part the commands (and sizes) run interleaved: each round runs every one once,
 starting one further along. ``--python`` names the interpreter whose pytest-wsenv is
 measured (default: the one running this script), so the same script measures any
@@ -326,11 +331,17 @@ def _load(timer: Timer) -> str:
     return f"{min(loads):.1f}-{max(loads):.1f}"
 
 
-def part_latency(bench: Bench, sizes: Sequence[int]) -> str:
+def part_latency(bench: Bench, sizes: Sequence[int], stream: bool) -> str:
     actions = {
         f"{n} members": bench.action(f"{n} members", bench.ours("-v"), bench.members(n), 5 * n)
         for n in sizes
     }
+    if stream:
+        for n in sizes:
+            name = f"{n} members, `--ws-stream`"
+            actions[name] = bench.action(
+                name, bench.ours("-v", "--ws-stream"), bench.members(n), 5 * n
+            )
     timer = bench.interleave(actions, bench.runs, warm=False)
     lines = [
         f"### Latency to the first result: `pytest --ws-isolated -n 2 -v`, "
@@ -350,10 +361,14 @@ def part_latency(bench: Bench, sizes: Sequence[int]) -> str:
     return "\n".join(lines)
 
 
-def part_memory(bench: Bench, sizes: Sequence[int], idle: int) -> str:
+def part_memory(bench: Bench, sizes: Sequence[int], idle: int, stream: bool) -> str:
     rows: dict[str, Callable[[], Run]] = {}
     for n in sizes:
         ws = bench.members(n)
+        if stream:
+            rows[f"{n}, `--ws-stream`"] = bench.action(
+                f"{n}, `--ws-stream`", bench.ours("-q", "--ws-stream"), ws, 5 * n, sample=True
+            )
         rows[f"{n}, default bound"] = bench.action(
             f"{n}, default bound", bench.ours("-q"), ws, 5 * n, sample=True
         )
@@ -385,27 +400,42 @@ def part_memory(bench: Bench, sizes: Sequence[int], idle: int) -> str:
             f"{_span([float(r.fds) for r in runs_], '.0f')} |"
         )
     biggest = max(sizes)
-    low = measure(
-        bench.ours("-q"), cwd=bench.members(biggest), env=bench.env, sample=True, nofile=LOW_NOFILE
-    )
-    ok = low.returncode == 0 and _passed(5 * biggest)(low.output)
-    last = low.output.strip().splitlines()[-1] if low.output.strip() else "(no output)"
-    lines += [
-        "",
-        f"Under `ulimit -n {LOW_NOFILE}`, {biggest} members: {'passed' if ok else 'FAILED'} "
-        f"(exit {low.returncode}, `{last.strip('= ')}`; one run: {low.wall:.2f} s, "
-        f"CPU {low.cpu:.2f} s, "
-        f"{low.pss_mib:.0f} MiB, {low.processes} processes, {low.fds} descriptors)",
-    ]
+    lines.append("")
+    for label, options in (("", ()), (" with `--ws-stream`", ("--ws-stream",))):
+        if options and not stream:
+            continue
+        low = measure(
+            bench.ours("-q", *options),
+            cwd=bench.members(biggest),
+            env=bench.env,
+            sample=True,
+            nofile=LOW_NOFILE,
+        )
+        ok = low.returncode == 0 and _passed(5 * biggest)(low.output)
+        last = low.output.strip().splitlines()[-1] if low.output.strip() else "(no output)"
+        lines.append(
+            f"Under `ulimit -n {LOW_NOFILE}`, {biggest} members{label}: "
+            f"{'passed' if ok else 'FAILED'} (exit {low.returncode}, `{last.strip('= ')}`; "
+            f"one run: {low.wall:.2f} s, CPU {low.cpu:.2f} s, {low.pss_mib:.0f} MiB, "
+            f"{low.processes} processes, {low.fds} descriptors)"
+        )
     return "\n".join(lines)
 
 
 def _versus(
-    bench: Bench, *, title: str, ws: Path, tests: int, ours_name: str, peers: Sequence[str]
+    bench: Bench,
+    *,
+    title: str,
+    ws: Path,
+    tests: int,
+    ours_name: str,
+    peers: Sequence[str],
+    stream: bool = False,
 ) -> str:
     python = str(bench.shared(ws))
     argv = {
         ours_name: bench.ours("-q"),
+        **({f"{ours_name[:-1]} --ws-stream`": bench.ours("-q", "--ws-stream")} if stream else {}),
         "shared .venv `pytest`": [python, "-m", "pytest", "-q"],
         "shared .venv `pytest -n 2`": [python, "-m", "pytest", "-q", "-n", "2"],
     }
@@ -438,6 +468,12 @@ def main() -> int:
     parser.add_argument("--latency-members", type=int, nargs="+", default=[16, 50, 150])
     parser.add_argument("--memory-members", type=int, nargs="+", default=[16, 48, 150, 500])
     parser.add_argument("--idle", type=int, default=4, help="wsenv_max_idle of the second row")
+    parser.add_argument(
+        "--no-stream",
+        dest="stream",
+        action="store_false",
+        help="leave out the --ws-stream rows (for versions without the option)",
+    )
     args = parser.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if unknown := sorted(set(parts) - set(PARTS)):
@@ -468,9 +504,9 @@ def main() -> int:
             if part not in parts:
                 continue
             if part == "latency":
-                table = part_latency(bench, args.latency_members)
+                table = part_latency(bench, args.latency_members, args.stream)
             elif part == "memory":
-                table = part_memory(bench, args.memory_members, args.idle)
+                table = part_memory(bench, args.memory_members, args.idle, args.stream)
             elif part == "big":
                 table = _versus(
                     bench,
@@ -488,6 +524,7 @@ def main() -> int:
                     tests=240,
                     ours_name="ours `--ws-isolated -n 2`",
                     peers=["shared .venv `pytest`", "shared .venv `pytest -n 2`"],
+                    stream=args.stream,
                 )
             print(table + "\n", flush=True)
     print(f"(1-minute load average at the end {os.getloadavg()[0]:.1f})")
