@@ -27,6 +27,14 @@ SLEEPER = """
 """
 
 
+#: pytest, with Ctrl-C raising KeyboardInterrupt even when this process was started with
+#: SIGINT ignored (as a shell without job control starts a background command).
+_PYTEST_WITH_CTRL_C = (
+    "import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.exit(pytest.console_main())"
+)
+
+
 def _wait_for(predicate: object, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,7 +64,7 @@ def test_ctrl_c_stops_every_child_and_grandchild(
     env = {**os.environ, "WSENV_PID_DIR": str(pid_dir)}
     env.pop("PYTEST_ADDOPTS", None)
     parent = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        [sys.executable, "-c", _PYTEST_WITH_CTRL_C, "-p", "no:cacheprovider"],
         cwd=pytester.path,
         env=env,
         stdout=subprocess.PIPE,
