@@ -217,3 +217,19 @@ def test_recorded_tests_are_counted_for_the_deepest_member() -> None:
         "two@py3.12": 2,
         "two@py3.13": 1,
     }
+
+
+def test_a_member_that_fails_to_build_while_others_run_is_one_error(
+    pytester: pytest.Pytester,
+) -> None:
+    members = [
+        Member(
+            "alpha", {"tests/test_a.py": "def test_1():\n    pass\n\ndef test_2():\n    pass\n"}
+        ),
+        Member("beta", {"tests/test_b.py": "def test_b():\n    pass\n"}, build_error="no wheel"),
+    ]
+    write_workspace(pytester, *members, fork=True, stream=True, collect_parallel=1)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*member 'beta': could not prepare its environment: no wheel*"])

@@ -94,3 +94,6 @@ class SessionPart:
 
     def _recorded_durations(self) -> Mapping[str, float]:
         raise NotImplementedError
+
+    def _count_placeholders(self, session: pytest.Session) -> None:
+        raise NotImplementedError

@@ -326,6 +326,8 @@ class IsolatedRun(
         m.error = text
         if self._collection_replayed:
             self._hook().pytest_collectreport(report=member_error_report(m.nodeid, text))
+            if self._streaming and self._session is not None:
+                self._count_placeholders(self._session)  # it will add no test
         self._pool.release_collect_slot(m)
         self._release_run_slot(m)
 
