@@ -13,8 +13,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import virtualenv
-
 from ...errors import EnvBuildError
 from ..interpreters import Interpreter
 from ._process import installer_env
@@ -40,6 +38,8 @@ def create_virtualenv(interpreter: Interpreter, dest: Path, log: Log) -> Path:
         "",
     ]
     log(f"virtualenv {' '.join(args)}")
+    import virtualenv  # only when building: a warm session never pays for importing it
+
     try:
         with _LOCK:
             session = virtualenv.cli_run(args, setup_logging=False, env=installer_env())

@@ -31,9 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-import virtualenv
 from packaging.utils import canonicalize_name
-from virtualenv.seed.wheels.embed import get_embed_wheel
 
 from ...errors import EnvBuildError
 from ..interpreters import Interpreter
@@ -58,6 +56,9 @@ _PIP_OPTIONS = (
 
 def _pip_wheel(python_version: str | None) -> Path:
     """The pip wheel virtualenv bundles for ``X.Y`` (the newest bundle for ``None``)."""
+    import virtualenv  # imported when the pip backend is used, not with the plugin
+    from virtualenv.seed.wheels.embed import get_embed_wheel
+
     try:
         wheel = get_embed_wheel("pip", python_version)
     except RuntimeError as exc:  # a bundled wheel that fails its checksum
@@ -91,6 +92,8 @@ class PipBackend:
         """e.g. ``pip 26.3 (virtualenv 21.15.7)``: the newest bundled pip; for an older
         Python virtualenv may bundle an older pip, which the interpreter part of an
         environment key (and the virtualenv version here) determines."""
+        import virtualenv
+
         return f"pip {_pip_version(_pip_wheel(None))} (virtualenv {virtualenv.__version__})"
 
     def create(self, interpreter: Interpreter, dest: Path, log: Log) -> Path:
