@@ -13,8 +13,9 @@ Streaming (``--ws-stream``, decided at session start by :meth:`CollectionReplay.
 _needs_whole_collection`): the session's collection ends once one member is resolved; each
 later member is replayed when it has collected (:meth:`CollectionReplay._replay_late`) and
 queued to run at once. Its passing collect report is not replayed (the terminal would rewrite
-its current line with "collecting ..."); the progress counts each member still to come as one
-test; a collection error interrupts the session as pytest's would. Each member keeps its
+its current line with "collecting ..."); the progress counts each member still to come as the
+tests recorded for it by earlier runs, or one; a collection error interrupts the session as
+pytest's would. Each member keeps its
 collect slot until it is done, so no collected child waits alive.
 """
 

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -16,7 +16,16 @@ from pytest_wsenv.runner.protocol import PathMapper
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec, member_nodeid
 from pytest_wsenv.runner.standins import IsolatedItem
 
-__all__ = ["UNRESOLVED", "ChildSummary", "Member", "State", "Unit", "classify", "summarize"]
+__all__ = [
+    "UNRESOLVED",
+    "ChildSummary",
+    "Member",
+    "State",
+    "Unit",
+    "WorkQueue",
+    "classify",
+    "summarize",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +81,25 @@ class Unit:
         self.replayed = 0
         #: when the parent learnt that the test started (``time.monotonic``)
         self.began = time.monotonic()
+
+
+class WorkQueue:
+    """Groups of test ids still to hand out, and how many tests they hold."""
+
+    __slots__ = ("_groups", "tests")
+
+    def __init__(self, groups: Iterable[list[str]] = ()) -> None:
+        self._groups = deque(groups)
+        self.tests = sum(len(g) for g in self._groups)
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def take(self) -> list[str]:
+        """The next group (it leaves the queue)."""
+        group = self._groups.popleft()
+        self.tests -= len(group)
+        return group
 
 
 class Member:
@@ -132,7 +160,7 @@ class Member:
         #: tests are given to this child in batches (it asks for ``more``)
         self.spread = False
         #: the primary's tests not given to any child yet, in groups that stay together
-        self.unassigned: deque[list[str]] = deque()
+        self.unassigned = WorkQueue()
         #: ``{child node id: xdist_group name}`` from the collection
         self.groups: dict[str, str] = {}
         #: when the current child was started, and how long the first one took to collect

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import pytest
 
-from pytest_wsenv.runner.members import Member, State
+from pytest_wsenv.runner.members import Member, State, WorkQueue
 from pytest_wsenv.runner.parts import SessionPart
 from pytest_wsenv.runner.protocol import Command
 
@@ -93,7 +93,7 @@ class Spreading(SessionPart):
             )
             if spreadable(groups, seconds):
                 m.spread = True
-                m.unassigned = deque(groups)
+                m.unassigned = WorkQueue(groups)
                 m.pending = {}
         self._send_run(m)
 
@@ -125,11 +125,10 @@ class Spreading(SessionPart):
     def _assign(self, m: Member) -> list[str]:
         """Move the next batch of ``m``'s family's queue to ``m``'s pending tests."""
         family = m.family
-        left = sum(len(g) for g in family.unassigned)
-        size = max(1, math.ceil(left / (2 * self.max_parallel)))
+        size = max(1, math.ceil(family.unassigned.tests / (2 * self.max_parallel)))
         ids: list[str] = []
         while family.unassigned and len(ids) < size:
-            ids.extend(family.unassigned.popleft())
+            ids.extend(family.unassigned.take())
         m.pending.update(dict.fromkeys(ids))
         return ids
 
@@ -149,7 +148,7 @@ class Spreading(SessionPart):
             if not family.unassigned or not family.family_tests:
                 continue
             mean = family.family_seconds / family.family_tests
-            left = sum(len(g) for g in family.unassigned) * mean
+            left = family.unassigned.tests * mean
             if left > (family.collect_seconds or 0.0) and left > best_left:
                 best, best_left = family, left
         return best
@@ -186,7 +185,7 @@ class Spreading(SessionPart):
             f"(see the crash reported above)"
         )
         while family.unassigned and not self._is_stopping():
-            for child_id in family.unassigned.popleft():
+            for child_id in family.unassigned.take():
                 self._replay_failure(m, child_id, "setup", reason)
 
     def _note_done(self, m: Member, reports: Sequence[pytest.TestReport]) -> None:
