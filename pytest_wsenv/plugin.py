@@ -257,6 +257,10 @@ def _prepare_parent(early_config: pytest.Config, parser: pytest.Parser, args: li
     for dest, ini in _ACTIVATING:
         if getattr(namespace, dest, None) or (ini and early_config.getini(ini)):
             namespace.noconftest = True
+            if _forks(early_config):  # first, so that it imports pytest while we plan
+                from .runner.prestart import start_early
+
+                start_early(early_config)
             from .config import FOREIGN_OPTIONS, take_foreign_options
             from .runner.output import note_terminal
 
@@ -265,6 +269,13 @@ def _prepare_parent(early_config: pytest.Config, parser: pytest.Parser, args: li
             )
             note_terminal(early_config)
             return
+
+
+def _forks(early_config: pytest.Config) -> bool:
+    """Whether this isolated session may fork its children (``--ws-no-fork``)."""
+    namespace = early_config.known_args_namespace
+    no_fork = getattr(namespace, "ws_no_fork", False) or early_config.getini("wsenv_no_fork")
+    return hasattr(os, "fork") and not no_fork
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -396,6 +396,31 @@ def test_changed_since_runs_changed_members_and_dependents(
     result.stdout.no_fnmatch_line("*test_feeder.py*")
 
 
+def test_a_second_session_forks_from_a_server_started_while_it_planned(
+    pytester: pytest.Pytester, albatross: Path
+) -> None:
+    """The first session records the runtime its fork server served; the next one starts a
+    server for it before planning, and its children are forked from that one."""
+    args = ["--ws-isolated", "--ws-package", "seeds", str(albatross)]
+    pytester.runpytest(*args).assert_outcomes(passed=2)
+    recorded = json.loads((albatross / ".pytest_cache" / "v" / "wsenv" / "forkservers").read_text())
+    assert recorded[0]["entries"][0][0] == "pytest"
+    early: list[bool] = []
+
+    class Look:
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(self, session: pytest.Session) -> None:
+            run = session.config.pluginmanager.get_plugin("wsenv-isolated")
+            forks = run._pool.forks  # None when children are not forked
+            early.extend(server.early for server in (forks.served() if forks else []))
+
+    pytester.runpytest(*args, plugins=[Look()]).assert_outcomes(passed=2)
+    assert early == [True]
+    early.clear()
+    pytester.runpytest(*args, "--ws-no-fork", plugins=[Look()]).assert_outcomes(passed=2)
+    assert early == []
+
+
 def test_ini_settings_turn_isolation_on(pytester: pytest.Pytester, albatross: Path) -> None:
     pyproject = albatross / "pyproject.toml"
     pyproject.write_text(

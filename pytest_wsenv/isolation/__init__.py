@@ -13,6 +13,7 @@ import pytest
 
 from ..errors import WsenvError
 from ..runner import IsolatedRun
+from ..runner.prestart import take_early
 from .children import ChildPreparer
 from .coverage import CoverageCollector, coverage_controller
 from .plan import IsolationPlan, plan_isolation
@@ -47,6 +48,7 @@ def install(config: pytest.Config) -> None:
         stream=plan.stream,
         whole_collection=_whole_collection(plan, preparer),
         durations=lambda: _recorded_durations(config),
+        early_forks=take_early(config),
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import os
 import queue
@@ -29,17 +28,23 @@ import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
-from pytest_wsenv.envs._checks import distributions
 from pytest_wsenv.runner.protocol import BOOTSTRAP
 
-__all__ = ["ForkServer", "ForkServers", "Forked", "Runtime", "runtime_of"]
+__all__ = [
+    "ForkServer",
+    "ForkServers",
+    "Forked",
+    "Launched",
+    "Runtime",
+    "launch_server",
+    "runtime_key",
+    "runtime_of",
+]
+
 
 ZYGOTE_SCRIPT = Path(__file__).with_name("zygote.py")
 
@@ -60,15 +65,21 @@ class Runtime:
     ``RECORD`` files; ``key`` hashes the interpreter, the start-time ``PYTHON*``
     variables and every ``RECORD``'s rows for files inside site-packages (each with its
     hash), so two environments with the same key have the same importable files.
+    ``entries`` are the distributions hashed, in order, each with its ``RECORD`` (``None``
+    where the environment does not have it): what :func:`runtime_key` needs to hash them
+    again.
     """
 
     python: str
     paths: tuple[str, ...]
     records: tuple[str, ...]
     key: str
+    entries: tuple[tuple[str, str | None], ...] = ()
 
 
 def _dist_infos(directory: Path) -> dict[str, Path]:
+    from pytest_wsenv.envs._checks import distributions  # the isolation planning's import
+
     try:
         found = distributions(directory)
     except OSError:
@@ -79,6 +90,11 @@ def _dist_infos(directory: Path) -> dict[str, Path]:
 def _requirement_names(info: Path) -> list[str]:
     """Names in the ``Requires-Dist`` of the distribution at ``info`` that are not behind
     an extra."""
+    import importlib.metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     names: list[str] = []
     for line in importlib.metadata.PathDistribution(info).requires or ():
         try:
@@ -98,6 +114,28 @@ def _importable_rows(record: bytes) -> bytes:
     return b"\n".join(rows)
 
 
+def runtime_key(
+    python: str | Path, env: Mapping[str, str], entries: Iterable[tuple[str, str | None]]
+) -> str | None:
+    """The :attr:`Runtime.key` of ``entries`` (distribution names, each with its
+    ``RECORD`` or ``None``) for ``python`` started with ``env``, from the ``RECORD`` files
+    as they are now; ``None`` when one cannot be read."""
+    digest = hashlib.sha256()
+    digest.update(os.fsencode(os.path.realpath(python)))
+    for name, value in sorted(env.items()):
+        if name.startswith("PYTHON") and name not in _SET_AFTER_FORK:
+            digest.update(f"\0{name}={value}".encode())
+    for name, record in entries:
+        digest.update(f"\0{name}\0".encode())
+        if record is None:
+            continue  # not installed (a marker excludes it here): the same for every env
+        try:
+            digest.update(_importable_rows(Path(record).read_bytes()))
+        except OSError:
+            return None
+    return digest.hexdigest()
+
+
 def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> Runtime | None:
     """The :class:`Runtime` of an environment whose import directories are ``site_dirs``
     (in ``sys.path`` order); ``None`` when pytest or a ``RECORD`` is not found."""
@@ -112,27 +150,71 @@ def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> R
     pytest_info = find("pytest")
     if pytest_info is None:
         return None
-    names = ["pytest", *_requirement_names(pytest_info)]
-    digest = hashlib.sha256()
-    digest.update(os.fsencode(os.path.realpath(python)))
-    for name, value in sorted(env.items()):
-        if name.startswith("PYTHON") and name not in _SET_AFTER_FORK:
-            digest.update(f"\0{name}={value}".encode())
+    entries: list[tuple[str, str | None]] = []
     paths: list[str] = []
-    records: list[str] = []
-    for name in dict.fromkeys(names):
+    for name in dict.fromkeys(["pytest", *_requirement_names(pytest_info)]):
         info = find(name)
-        digest.update(f"\0{name}\0".encode())
-        if info is None:
-            continue  # not installed (a marker excludes it here): the same for every env
-        try:
-            digest.update(_importable_rows((info / "RECORD").read_bytes()))
-        except OSError:
-            return None
-        records.append(str(info / "RECORD"))
-        if str(info.parent) not in paths:
+        entries.append((name, None if info is None else str(info / "RECORD")))
+        if info is not None and str(info.parent) not in paths:
             paths.append(str(info.parent))
-    return Runtime(str(python), tuple(paths), tuple(records), digest.hexdigest())
+    key = runtime_key(python, env, entries)
+    if key is None:
+        return None
+    records = tuple(record for _, record in entries if record is not None)
+    return Runtime(str(python), tuple(paths), records, key, tuple(entries))
+
+
+@dataclasses.dataclass(slots=True)
+class Launched:
+    """A fork server process just started, and the parent's end of its control socket."""
+
+    runtime: Runtime
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+
+    def close(self) -> None:
+        """End a server nobody took over: close its socket (it exits), kill it if it does
+        not."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def launch_server(runtime: Runtime, env: Mapping[str, str]) -> Launched:
+    """Start ``zygote.py`` for ``runtime`` with ``env`` (it starts importing pytest at
+    once); OSError when it cannot be started."""
+    ours, theirs = socket.socketpair()
+    options = {
+        "control_fd": theirs.fileno(),
+        "paths": [*runtime.paths],
+        "records": [*runtime.records],
+    }
+    try:
+        proc = subprocess.Popen(
+            [runtime.python, "-S", "-c", BOOTSTRAP, str(ZYGOTE_SCRIPT), json.dumps(options)],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=(theirs.fileno(),),
+            start_new_session=True,
+            cwd="/",
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return Launched(runtime, proc, ours)
 
 
 @dataclasses.dataclass(slots=True)
@@ -165,31 +247,17 @@ class ForkServer:
     """One running ``zygote.py``, the thread reading its answers and the one draining its
     stderr."""
 
-    def __init__(self, runtime: Runtime, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, runtime: Runtime, env: Mapping[str, str], launched: Launched | None = None
+    ) -> None:
+        """Start a server for ``runtime`` with ``env``, or take over ``launched``, one
+        already started for it."""
         self.runtime = runtime
-        ours, theirs = socket.socketpair()
-        options = {
-            "control_fd": theirs.fileno(),
-            "paths": [*runtime.paths],
-            "records": [*runtime.records],
-        }
-        try:
-            self.proc = subprocess.Popen(
-                [runtime.python, "-S", "-c", BOOTSTRAP, str(ZYGOTE_SCRIPT), json.dumps(options)],
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-                cwd="/",
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self._sock = ours
+        #: started before the session was planned (``prestart.py``), then taken over
+        self.early = launched is not None
+        launched = launched or launch_server(runtime, env)
+        self.proc = launched.proc
+        self._sock = launched.sock
         self._send_lock = threading.Lock()
         self._state = threading.Condition()
         self._answers: dict[int, queue.SimpleQueue[int | None]] = {}
@@ -346,13 +414,19 @@ class ForkServer:
 
 
 class ForkServers:
-    """The fork servers of one run, one per :attr:`Runtime.key`, started on demand."""
+    """The fork servers of one run, one per :attr:`Runtime.key`, started on demand.
 
-    def __init__(self) -> None:
+    ``early`` are servers started before the run knew whether it needs them (see
+    ``prestart.py``): one is taken over when a child's runtime has its key, and the rest
+    are closed with the run.
+    """
+
+    def __init__(self, early: Iterable[Launched] = ()) -> None:
         self._lock = threading.Lock()
         self._servers: dict[str, ForkServer] = {}
         self._starting: dict[str, threading.Lock] = {}
         self._failed: dict[str, str] = {}
+        self._early = {launched.runtime.key: launched for launched in early}
         self.closed = False
 
     def warm(self, runtime: Runtime, env: Mapping[str, str]) -> ForkServer | None:
@@ -367,7 +441,7 @@ class ForkServers:
                 server = self._servers.get(runtime.key)
                 if server is None and not self.closed:
                     try:
-                        server = ForkServer(runtime, env)
+                        server = ForkServer(runtime, env, self._early.pop(runtime.key, None))
                     except OSError as exc:
                         self._failed[runtime.key] = f"cannot start a fork server: {exc}"
                         return None
@@ -397,10 +471,19 @@ class ForkServers:
             return "the run is ending"
         return "its fork server is not ready"
 
+    def served(self) -> list[ForkServer]:
+        """The servers that became ready, in the order they were started."""
+        with self._lock:
+            return [server for server in self._servers.values() if server.ready]
+
     def close(self, *, kill: bool = False) -> None:
         with self._lock:
             self.closed = True
             servers = list(self._servers.values())
+            unused = list(self._early.values())
+            self._early.clear()
+        for launched in unused:
+            launched.close()
         for server in servers:
             if kill:
                 server.kill()

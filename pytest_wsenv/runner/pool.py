@@ -21,11 +21,11 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pytest_wsenv.errors import EnvBuildError, WsenvError
-from pytest_wsenv.runner.forkserver import ForkServers
+from pytest_wsenv.runner.forkserver import ForkServers, Launched
 from pytest_wsenv.runner.members import Member, State
 from pytest_wsenv.runner.process import (
     ChildProcess,
@@ -70,13 +70,17 @@ class ChildPool:
         collect_parallel: int,
         grace: float,
         fork: bool = True,
+        early_forks: Sequence[Launched] = (),
         output: Callable[[], OutputOptions] = OutputOptions,
     ) -> None:
         self.members = members
         #: how each child started writes its output
         self.output = output
         #: warm interpreters to fork children from (see ``forkserver.py``)
-        self.forks = ForkServers() if fork else None
+        self.forks = ForkServers(early_forks) if fork else None
+        if not fork:
+            for launched in early_forks:
+                launched.close()
         self.listener = listener
         self.collect_parallel = collect_parallel
         self.grace = grace

@@ -74,6 +74,7 @@ import pytest
 from pytest_wsenv.errors import ChildProtocolError
 from pytest_wsenv.runner.collection import CollectionReplay
 from pytest_wsenv.runner.exits import ExitHandling
+from pytest_wsenv.runner.forkserver import Launched
 from pytest_wsenv.runner.members import (
     ChildSummary,
     Member,
@@ -85,6 +86,7 @@ from pytest_wsenv.runner.members import (
 from pytest_wsenv.runner.messages import MessageHandling
 from pytest_wsenv.runner.output import OutputHandling, OutputRelay, output_mode
 from pytest_wsenv.runner.pool import DEFAULT_GRACE, ChildPool, idle_within_descriptor_limit
+from pytest_wsenv.runner.prestart import remember
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
@@ -127,6 +129,8 @@ class IsolatedRun(
     :param whole_collection: Why the caller needs every member collected before tests run.
     :param durations: Reads the seconds per test (parent node ids) of earlier runs; called
         once, when the first member's tests are about to run.
+    :param early_forks: Fork servers started before the session was planned
+        (``prestart.py``); used where a child's runtime has their key, closed otherwise.
     """
 
     def __init__(
@@ -145,6 +149,7 @@ class IsolatedRun(
         durations: Callable[[], Mapping[str, float]] | None = None,
         stream: bool = False,
         whole_collection: str | None = None,
+        early_forks: Sequence[Launched] = (),
     ) -> None:
         keys = [r.key for r in requests]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -190,6 +195,7 @@ class IsolatedRun(
             collect_parallel=self.collect_parallel,
             grace=grace,
             fork=fork,
+            early_forks=early_forks,
             output=self._output_options,
         )
         self._running = 0
@@ -263,6 +269,8 @@ class IsolatedRun(
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
         self._pool.shutdown()
+        if self._pool.forks is not None:
+            remember(self.config, [server.runtime for server in self._pool.forks.served()])
 
     def pytest_unconfigure(self) -> None:
         self._signals.restore()

@@ -42,6 +42,7 @@ __all__ = [
     "ChildSpec",
     "clean_child_env",
     "member_nodeid",
+    "parent_env_for_children",
     "route_args",
     "to_child_arg",
     "to_parent_nodeid",
@@ -160,7 +161,7 @@ def clean_child_env(
       run: then ``PYTHONDONTWRITEBYTECODE=1`` is set;
     - applies ``extra`` last (it wins).
     """
-    env = {name: value for name, value in base.items() if name not in _DROPPED}
+    env = parent_env_for_children(base)
     path = env.get("PATH", "")
     env["PATH"] = os.pathsep.join([str(env_bin), path]) if path else str(env_bin)
     env["VIRTUAL_ENV"] = str(env_bin.parent)
@@ -172,6 +173,12 @@ def clean_child_env(
     if extra:
         env.update(extra)
     return env
+
+
+def parent_env_for_children(base: Mapping[str, str]) -> dict[str, str]:
+    """What every child keeps of the parent's environment ``base``, whatever its member:
+    ``base`` without the dropped variables (see :func:`clean_child_env`)."""
+    return {name: value for name, value in base.items() if name not in _DROPPED}
 
 
 def _join(prefix: str, rest: str) -> str:
