@@ -19,7 +19,10 @@ chosen with ``--parts`` (default all), each printing a markdown table:
   ``pytest`` in the shared ``.venv`` at the root (``uv sync --all-packages --frozen``, as
   in ``bench_isolated_run.py``, plus pytest-xdist);
 - ``whole``: a warm run over 48 members, ``pytest --ws-isolated -n 2`` against the shared
-  ``.venv``'s ``pytest`` and ``pytest -n 2``.
+  ``.venv``'s ``pytest`` and ``pytest -n 2``, and against a floor for any runner that
+  gives each member a pytest session of its own: one pytest per member forked from a
+  warm interpreter in the shared ``.venv``, two at a time, nothing else
+  (``FORKED_FLOOR``).
 
 The ``latency``, ``memory`` and ``whole`` parts also measure ``--ws-stream`` (members run
 as they collect) beside the default; ``--no-stream`` leaves those rows out, for versions
@@ -422,6 +425,52 @@ def part_memory(bench: Bench, sizes: Sequence[int], idle: int, stream: bool) -> 
     return "\n".join(lines)
 
 
+#: One pytest session per member, each forked from one interpreter that imported pytest
+#: (as a fork server does), two at a time, in the shared .venv: what a session per member
+#: costs with no environment of its own, no reuse check and no replay. Prints the sum of
+#: the members' passed tests; exits 1 if a member's pytest did not pass.
+FORKED_FLOOR = """
+import importlib, os, sys
+import pytest
+from _pytest.config import default_plugins
+for name in default_plugins:
+    try:
+        importlib.import_module("_pytest." + name)
+    except ImportError:
+        pass
+
+class Count:
+    passed = 0
+    def pytest_runtest_logreport(self, report):
+        self.passed += report.when == "call" and report.passed
+
+read, write = os.pipe()
+running = failed = 0
+def reap():
+    global running, failed
+    _, status = os.wait()
+    running -= 1
+    failed += os.waitstatus_to_exitcode(status) != 0
+for member in sys.argv[1:]:
+    if running == 2:
+        reap()
+    if os.fork() == 0:
+        os.close(read)
+        os.chdir(member)
+        count = Count()
+        code = pytest.main(["-q", "-p", "no:cacheprovider", "tests"], plugins=[count])
+        os.write(write, b"%d\\n" % count.passed)
+        os._exit(int(code))
+    running += 1
+while running:
+    reap()
+os.close(write)
+with os.fdopen(read, "rb") as counts:
+    print(sum(int(line) for line in counts), "passed")
+sys.exit(1 if failed else 0)
+"""
+
+
 def _versus(
     bench: Bench,
     *,
@@ -431,6 +480,7 @@ def _versus(
     ours_name: str,
     peers: Sequence[str],
     stream: bool = False,
+    forked_floor: bool = False,
 ) -> str:
     python = str(bench.shared(ws))
     argv = {
@@ -439,6 +489,14 @@ def _versus(
         "shared .venv `pytest`": [python, "-m", "pytest", "-q"],
         "shared .venv `pytest -n 2`": [python, "-m", "pytest", "-q", "-n", "2"],
     }
+    if forked_floor:
+        members = sorted(str(d) for d in (ws / "packages").iterdir() if (d / "tests").is_dir())
+        argv["forked floor: a pytest per member, 2 at a time"] = [
+            python,
+            "-c",
+            FORKED_FLOOR,
+            *members,
+        ]
     actions = {name: bench.action(name, a, ws, tests) for name, a in argv.items()}
     timer = bench.interleave(actions, bench.runs)
     rows = {name: summary(samples) for name, samples in timer.samples.items()}
@@ -525,6 +583,7 @@ def main() -> int:
                     ours_name="ours `--ws-isolated -n 2`",
                     peers=["shared .venv `pytest`", "shared .venv `pytest -n 2`"],
                     stream=args.stream,
+                    forked_floor=True,
                 )
             print(table + "\n", flush=True)
     print(f"(1-minute load average at the end {os.getloadavg()[0]:.1f})")

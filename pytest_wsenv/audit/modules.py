@@ -33,7 +33,6 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
@@ -310,6 +309,8 @@ def _locked_pins(workspace: Workspace, lock: Lock) -> tuple[Pin, ...]:
 
 
 def _local_wheel(root: Path, pin: Pin) -> Path | None:
+    from urllib.request import url2pathname  # imports http.client: only here
+
     for wheel in pin.wheels:
         if wheel.path is not None:
             path = root / wheel.path

@@ -24,11 +24,13 @@ import shutil
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from ..errors import EnvBuildError
 from .backends import end_installer_group, fault_error
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = [
     "DEL",
@@ -90,6 +92,8 @@ def _lock_error(path: Path, exc: OSError) -> EnvBuildError:
 def _acquire(path: Path, timeout: float) -> FileLock | None:
     """The lock at ``path`` held (None: not within ``timeout``), its path still naming
     the locked file."""
+    from filelock import FileLock, Timeout  # builds and pruning lock; reusing an env does not
+
     while True:
         before = _identity(path)
         lock = FileLock(str(path), mode=_LOCK_MODE, thread_local=False)

@@ -38,7 +38,6 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -113,6 +112,8 @@ def layer_plan(
     An editable may come back from the resolver as a directory or a ``file:`` URL (uv writes
     the editables it found through ``[tool.uv.sources]`` that way); both become directories.
     """
+    from urllib.request import url2pathname  # imports http.client: only here
+
     requirements: list[str] = []
     editables: list[Path] = []
     for line in resolved:

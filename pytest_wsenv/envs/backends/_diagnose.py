@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
@@ -169,6 +168,8 @@ def _missing(lines: tuple[str, ...], plan: InstallPlan) -> str | None:
 
 
 def _local_dirs(plan: InstallPlan) -> list[Path]:
+    from urllib.request import url2pathname  # imports http.client: only here
+
     dirs = []
     for link in plan.index.find_links:
         if link.startswith("file://"):
@@ -180,6 +181,8 @@ def _local_dirs(plan: InstallPlan) -> list[Path]:
 
 def missing_locally(plan: InstallPlan) -> tuple[str, ...]:
     """The plan's pins that no local file provides (find-links dirs, ``file:`` URLs)."""
+    from urllib.request import url2pathname  # imports http.client: only here
+
     available: set[tuple[str, str]] = set()
     for directory in _local_dirs(plan):
         for entry in directory.iterdir():

@@ -29,7 +29,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from packaging.utils import canonicalize_name
 
@@ -170,6 +169,8 @@ def _pip_index_flags(index: IndexSettings) -> list[str]:
 
 
 def _pins_from_report(data: Any) -> tuple[str, ...]:
+    from urllib.request import url2pathname  # imports http.client: only here
+
     editables: list[str] = []
     pins: list[tuple[str, str]] = []
     for item in data.get("install", ()) if isinstance(data, dict) else ():
