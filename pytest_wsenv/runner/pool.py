@@ -31,7 +31,7 @@ from pytest_wsenv.runner.process import (
     ChildProcess,
     Exited,
     Garbage,
-    Message,
+    Messages,
     Output,
     OutputOptions,
 )
@@ -209,11 +209,13 @@ class ChildPool:
             self._handle(event)
 
     def _handle(self, event: Any) -> None:
-        if isinstance(event, Message):
+        if isinstance(event, Messages):
             m = event.child.owner
             assert isinstance(m, Member)
-            if m.child is event.child and not self.aborted:
-                self.listener.on_message(m, event.data)
+            for data in event.items:
+                if m.child is not event.child or self.aborted:
+                    break  # the child was replaced or the run aborted meanwhile
+                self.listener.on_message(m, data)
         elif isinstance(event, Exited):
             m = self._note_exit(event)
             if m is not None and m.child is event.child and not self.aborted:

@@ -103,7 +103,9 @@ class TimeLimits(SessionPart):
 
     def _deadlines(self) -> list[tuple[float, Member, bool]]:
         """(deadline, member, whole member) for every running child with a limit."""
-        found = []
+        found: list[tuple[float, Member, bool]] = []
+        if self.limits.test is None and self.limits.member is None:
+            return found  # asked once per message: the common case costs nothing
         for m in self._every_child():
             if m.state is not State.RUNNING or m.child is None or not m.child.alive:
                 continue
