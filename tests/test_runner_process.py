@@ -120,6 +120,31 @@ def test_garbage_on_the_result_pipe_is_a_clear_error(pytester: pytest.Pytester) 
 
 
 @pytest.mark.timeout(60)
+def test_messages_read_with_garbage_are_handled_up_to_it(pytester: pytest.Pytester) -> None:
+    """Messages are read in bursts; the ones before a garbage line in the same read are
+    still handled, in order, before the error."""
+    noisy = Member(
+        "noisy",
+        {
+            "tests/test_n.py": """
+                import json, os, sys
+
+                def test_a():
+                    pass
+
+                def test_b():
+                    os.write(json.loads(sys.argv[1])["msg_fd"], b"this is not json\\n")
+            """,
+        },
+    )
+    write_workspace(pytester, noisy)
+    result = pytester.runpytest("-v")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(["*test_n.py::test_a PASSED*"])
+    result.stderr.fnmatch_lines(["*its result pipe carried b'this is not json'*"])
+
+
+@pytest.mark.timeout(60)
 def test_unreadable_report_names_both_pytest_versions(pytester: pytest.Pytester) -> None:
     """A child whose pytest serializes reports in a form this pytest does not know."""
     future = Member(
