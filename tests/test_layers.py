@@ -52,7 +52,9 @@ def test_with_requirements_reads_files_like_pip(tmp_path: Path) -> None:
         "-e packages/other\n"
         "--editable=packages/bird\n"
         "./wheels/tinyright-1.0-py3-none-any.whl\n"
-        "colorama; sys_platform == 'win32'\n",
+        "colorama; sys_platform == 'win32'\n"
+        "./lib/proto ; platform_python_implementation != 'PyPy'\n"
+        "./lib/http[urllib3] ; platform_python_implementation != 'PyPy'\n",
     )
     write(root / "common.txt", "pytest-timeout>=2\n--requirement nested/more.txt\n")
     write(root / "nested" / "more.txt", "tinyleft==1.0\n")
@@ -71,6 +73,8 @@ def test_with_requirements_reads_files_like_pip(tmp_path: Path) -> None:
         f"-e {root / 'packages' / 'other'}",
         str(root / "wheels" / "tinyright-1.0-py3-none-any.whl"),
         'colorama; sys_platform == "win32"',
+        f'{root / "lib" / "proto"} ; platform_python_implementation != "PyPy"',
+        f'{root / "lib" / "http"}[urllib3] ; platform_python_implementation != "PyPy"',
     )
 
 
@@ -90,6 +94,7 @@ def test_with_requirements_paths_default_to_the_files_directory(tmp_path: Path) 
         ("tinyleft==1.0 --hash=sha256:00\n", "per-requirement option --hash is not supported"),
         ("-r reqs.txt\n", "requirements files include each other"),
         ("-r missing.txt\n", "requirements file not found"),
+        ("./lib ; python_version >>> '3'\n", r"reqs\.txt:1: invalid marker"),
     ],
 )
 def test_bad_requirement_files_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:

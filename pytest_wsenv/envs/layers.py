@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import ConfigError
@@ -279,13 +280,34 @@ def _line(line: str, *, where: str, base: Path, skip: set[Path]) -> list[str]:
     if " --" in text or "\t--" in text:
         option = text[text.index("--") :].split()[0].split("=")[0]
         raise ConfigError(f"{where}: per-requirement option {option} is not supported in layers")
-    if _looks_like_path(text):
-        return [str(Path(os.path.normpath(base / os.path.expanduser(text))))]
+    local = _local_path(text, where=where, base=base)
+    if local is not None:
+        return [local]
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
         raise ConfigError(f"{where}: invalid requirement {text!r}: {exc}") from exc
     return [str(requirement)]  # normalized spelling: these lines are part of an env key
+
+
+_EXTRAS = re.compile(r"^(?P<path>.+?)(?P<extras>\[[^\]]*\])?$")
+
+
+def _local_path(text: str, *, where: str, base: Path) -> str | None:
+    """A local project or archive as pip reads one: ``path[extras] ; marker`` (``None``
+    when ``text`` is no path), absolute, with the marker normalized."""
+    spec, has_marker, marker = text.partition(";")
+    found = _EXTRAS.match(spec.strip())
+    if found is None or not _looks_like_path(found.group("path")):
+        return None
+    path = Path(os.path.normpath(base / os.path.expanduser(found.group("path"))))
+    line = f"{path}{found.group('extras') or ''}"
+    if has_marker:
+        try:
+            line += f" ; {Marker(marker.strip())}"
+        except InvalidMarker as exc:
+            raise ConfigError(f"{where}: invalid marker {marker.strip()!r}: {exc}") from exc
+    return line
 
 
 def _looks_like_path(text: str) -> bool:
