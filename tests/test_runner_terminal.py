@@ -91,6 +91,42 @@ def test_quitting_the_debugger_ends_the_session(terminal_workspace: Path) -> Non
     assert "test_last" not in term.output.split("Quitting debugger")[-1]
 
 
+def test_ctrl_c_at_the_pdb_prompt_is_the_debuggers(terminal_workspace: Path) -> None:
+    """As in a plain pytest: the debugger says so and stays; the session goes on."""
+    with Terminal(terminal_workspace, *NOTED, controlling=True) as term:
+        term.expect("(Pdb) ")
+        term.interrupt()
+        term.expect("--KeyboardInterrupt--")
+        term.expect("(Pdb) ")
+        term.send("p value")
+        term.expect("'seen in pdb'")
+        term.send("c")
+        term.expect("1 failed, 3 passed")
+        assert term.finish() == 1
+    assert "Interrupted" not in term.output
+
+
+def test_ctrl_c_in_a_test_on_the_terminal_ends_the_session(pytester: pytest.Pytester) -> None:
+    member = Member(
+        "alpha",
+        {
+            "tests/test_slow.py": (
+                "import time\n\n"
+                "def test_slow():\n    print('started', flush=True)\n    time.sleep(60)\n\n"
+                "def test_after():\n    pass\n"
+            )
+        },
+    )
+    root = write_workspace(pytester, member, fork=True)
+    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
+    with Terminal(root, *NOTED, "-s", controlling=True) as term:
+        term.expect("started")
+        term.interrupt()
+        term.expect("Interrupted")
+        assert term.finish() == pytest.ExitCode.INTERRUPTED
+    assert "test_after" not in term.output
+
+
 def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pytester) -> None:
     member = Member(
         "alpha",

@@ -3,6 +3,10 @@ runs too long is stopped; a grandchild holding the pipes does not hold the sessi
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+
 import pytest
 
 from tests._runner_workspace import Member, write_workspace
@@ -84,12 +88,21 @@ def test_a_grandchild_holding_the_pipes_does_not_hold_the_session(
                 "import os, time\n\n"
                 "def test_leaves_a_grandchild():\n"
                 "    if os.fork() == 0:\n"
+                "        with open(os.environ['GRANDCHILD_PID'], 'w') as f:\n"
+                "            f.write(str(os.getpid()))\n"
                 "        time.sleep(3600)\n"
                 "        os._exit(0)\n"
             )
         },
     )
     write_workspace(pytester, member)
+    pid_file = pytester.path / "grandchild.pid"
     # the grandchild sleeps for an hour; the session must not wait for it
-    result = pytester.runpytest_subprocess(timeout=60)
-    result.assert_outcomes(passed=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRANDCHILD_PID", str(pid_file))
+        result = pytester.runpytest_subprocess(timeout=60)
+    try:
+        result.assert_outcomes(passed=1)
+    finally:  # as after a plain pytest, the grandchild is left running: end it here
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import codecs
 import os
+import signal
 import sys
 from typing import Any
 
 import pytest
 
 from pytest_wsenv.errors import SelectionError
-from pytest_wsenv.runner.members import Member
+from pytest_wsenv.runner.members import Member, State
 from pytest_wsenv.runner.parts import SessionPart
 from pytest_wsenv.runner.process import Exited, OutputOptions
 from pytest_wsenv.runner.protocol import OutputMode
@@ -179,6 +180,19 @@ class OutputHandling(SessionPart):
             args=child_args(self.config, mode),
             stacks=self._stacks_file(),
         )
+
+    def _interrupt_terminal_child(self) -> bool:
+        """Ctrl-C while children may have the terminal: it goes to the running ones (see
+        ``signals.py``); False when none runs."""
+        running = [
+            m
+            for m in self._every_child()
+            if m.state is State.RUNNING and m.child is not None and m.child.alive
+        ]
+        for m in running:
+            assert m.child is not None
+            m.child.signal_group(signal.SIGINT)
+        return bool(running)
 
     def on_output(self, m: Member, stream: int, data: bytes) -> None:
         if self._relay is not None and m.child is not None:

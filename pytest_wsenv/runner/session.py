@@ -228,6 +228,8 @@ class IsolatedRun(
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._session = session
         self._signals.install()
+        if self._output == "terminal":
+            self._signals.forward_interrupts(self._interrupt_terminal_child)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.max_parallel > 1:
             # members' tests interleave: one progress line, as pytest-xdist shows it

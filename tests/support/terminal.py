@@ -12,17 +12,28 @@ from pathlib import Path
 
 __all__ = ["Terminal"]
 
+#: Makes standard input (the pty) the controlling terminal of the new session, then becomes
+#: pytest: ``python -c TAKE_TERMINAL -m pytest ...``.
+_TAKE_TERMINAL = (
+    "import fcntl, os, sys, termios\n"
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n"
+)
+
 
 class Terminal:
     """``python -m pytest`` on a new pty: read what it prints, type answers."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
-        """Run ``python -m pytest *args`` in ``cwd`` on a new terminal."""
+    def __init__(self, cwd: Path, *args: str, controlling: bool = False) -> None:
+        """Run ``python -m pytest *args`` in ``cwd`` on a new terminal; with
+        ``controlling``, as the terminal's foreground process (Ctrl-C, :meth:`interrupt`,
+        then sends it SIGINT, as a shell's terminal does)."""
         master, slave = pty.openpty()
         env = {**os.environ, "COLUMNS": "200", "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
         env.pop("PYTEST_ADDOPTS", None)
+        start = ["-c", _TAKE_TERMINAL] if controlling else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args],
+            [sys.executable, *start, "-m", "pytest", *args],
             cwd=cwd,
             stdin=slave,
             stdout=slave,
@@ -53,6 +64,10 @@ class Terminal:
 
     def send(self, line: str) -> None:
         os.write(self.master, line.encode() + b"\n")
+
+    def interrupt(self) -> None:
+        """Type Ctrl-C."""
+        os.write(self.master, b"\x03")
 
     def finish(self, timeout: float = 30.0) -> int:
         """Read the rest until the terminal closes (every process on it is gone)."""
