@@ -288,6 +288,32 @@ def test_member_installed_without_editable_is_reported_at_its_source(
     result.stdout.no_fnmatch_line("*site-packages*")
 
 
+def test_test_contexts_name_the_tests_as_the_session_shows_them(
+    pytester: pytest.Pytester, workspace: Path
+) -> None:
+    """``--cov-context=test``: each line is recorded for the tests that ran it, one context
+    per phase, with the node ids of the parent's session."""
+    from coverage import CoverageData
+
+    result = run(pytester, *PACKAGES, "--cov-context=test", "--cov-report=")
+    result.assert_outcomes(passed=4)
+    data = CoverageData(str(workspace / ".coverage"))
+    data.read()
+    alpha_test = "packages/alpha/tests/test_alpha.py::test_used"
+    beta_test = "packages/beta/tests/test_beta.py::test_double"
+    contexts = data.measured_contexts()
+    assert {f"{alpha_test}|run", f"{beta_test}|run"} <= contexts
+    assert all(c == "" or c.startswith("packages/") for c in contexts)
+
+    def line(path: str, text: str) -> list[str]:
+        number = (workspace / path).read_text().splitlines().index(text) + 1
+        return sorted(data.contexts_by_lineno(str(workspace / path))[number])
+
+    assert line(ALPHA, "    if flag:") == [f"{alpha_test}|run"]
+    assert line(ALPHA, "def used(flag):") == [""]  # run at import, before any test
+    assert line(BETA, "    return 2 * x") == [f"{beta_test}|run"]
+
+
 def test_no_cover_marker_is_honoured(pytester: pytest.Pytester, workspace: Path) -> None:
     (workspace / "packages/beta/tests/test_unmeasured.py").write_text(
         "import beta\nimport pytest\n\n\n@pytest.mark.no_cover\n"

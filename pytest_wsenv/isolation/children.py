@@ -90,7 +90,8 @@ class ChildPreparer:
         args = [*forwarded, *(f"--ignore={p}" for p in run.ignores), *run.args]
         settings = self._child_settings(run)
         if self.coverage is not None:
-            settings.update(self.coverage.child_settings(run, spec, ready))
+            prefix = relative_nodeid(run.rootdir, self._parent_root)
+            settings.update(self.coverage.child_settings(run, spec, ready, nodeid_prefix=prefix))
         env = clean_child_env(os.environ, ready.bin_dir, run.member, settings)
         runtime = None
         if self.plan.fork:

@@ -78,6 +78,8 @@ class CoverageCollector:
         self, config: pytest.Config, controller: Any, workspace: Workspace, manager: EnvManager
     ) -> None:
         self._controller = controller
+        #: pytest-cov's --cov-context=test: each child records a context per test phase
+        self._test_contexts = config.getoption("cov_context", None) == "test"
         self._workspace = workspace
         self._manager = manager
         self._topdir = str(controller.topdir)
@@ -99,9 +101,12 @@ class CoverageCollector:
             if hasattr(cov, switch):
                 setattr(cov, switch, False)
 
-    def child_settings(self, run: MemberRun, spec: EnvSpec, ready: ReadyEnv) -> dict[str, str]:
+    def child_settings(
+        self, run: MemberRun, spec: EnvSpec, ready: ReadyEnv, *, nodeid_prefix: str
+    ) -> dict[str, str]:
         """The environment variable that makes ``run``'s child measure coverage (called in a
-        runner worker thread, after ``ready`` was built or reused)."""
+        runner worker thread, after ``ready`` was built or reused). ``nodeid_prefix`` turns
+        the child's node ids into the parent's, for ``--cov-context=test``."""
         sites = [ready.site_packages, *attached_layers(ready.site_packages)]
         extra_path = None
         if not any(next(site.glob("coverage-*.dist-info"), None) for site in sites):
@@ -118,6 +123,10 @@ class CoverageCollector:
             "config_file": controller.cov_config,
             "path": extra_path,
         }
+        if self._test_contexts:
+            # pytest-cov's contexts ("<node id>|setup", "|run", "|teardown"), with the node
+            # ids this session shows
+            settings["contexts"] = {"prefix": nodeid_prefix, "suffix": run.suffix}
         with self._lock:
             self._runs[run.key] = (
                 [os.path.realpath(s) for s in sites],

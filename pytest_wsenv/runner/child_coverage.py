@@ -24,6 +24,8 @@ class ChildCoverage:
     imported: from the member env, else from the layer path the parent gives."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        #: with --cov-context=test: how this child's node ids read in the parent
+        self.contexts: dict[str, str] | None = settings.get("contexts")
         if settings.get("path"):
             sys.path.append(settings["path"])  # after everything of the member env
         import coverage
@@ -54,8 +56,24 @@ class ChildCoverage:
     def pytest_configure(self, config: Any) -> None:
         config.addinivalue_line("markers", "no_cover: disable coverage for this test.")
 
+    def _switch_context(self, item: Any, when: str) -> None:
+        """pytest-cov's ``--cov-context=test``: lines run from here on are recorded for
+        ``<node id>|<when>``, the node id as the parent shows it."""
+        if self.contexts is None:
+            return
+        prefix, suffix = self.contexts["prefix"], self.contexts["suffix"]
+        nodeid = f"{prefix}/{item.nodeid}" if prefix else item.nodeid
+        self.cov.switch_context(f"{nodeid}{suffix}|{when}")
+
+    def pytest_runtest_setup(self, item: Any) -> None:
+        self._switch_context(item, "setup")
+
+    def pytest_runtest_teardown(self, item: Any) -> None:
+        self._switch_context(item, "teardown")
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: Any) -> Any:
+        self._switch_context(item, "run")
         if item.get_closest_marker("no_cover") is None:
             return (yield)
         self.cov.stop()
