@@ -28,7 +28,7 @@ import pytest
 from pytest_wsenv.envs.backends.venv import site_packages
 from pytest_wsenv.errors import EnvBuildError
 from pytest_wsenv.runner import ChildRequest, ChildSpec, IsolatedRun, clean_child_env
-from pytest_wsenv.runner.forkserver import runtime_of
+from pytest_wsenv.runner.runtime import runtime_of
 from pytest_wsenv.runner.timeouts import Limits
 
 _ROOT = Path(__file__).parent

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pytest_wsenv.envs.backends.venv import site_packages
-from pytest_wsenv.runner.forkserver import ForkServers, Runtime, runtime_of
+from pytest_wsenv.runner.forkserver import ForkServers
+from pytest_wsenv.runner.runtime import Runtime, runtime_of
 
 from ._runner_workspace import fork_servers_with
 from .conftest import MakeWorkspace

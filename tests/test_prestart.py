@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from pytest_wsenv.envs.backends.venv import site_packages
-from pytest_wsenv.runner.forkserver import ForkServers, Runtime, runtime_of
-from pytest_wsenv.runner.prestart import RUNTIMES_KEY, remember, start_early, take_early
+from pytest_wsenv.runner.forkserver import ForkServers
+from pytest_wsenv.runner.prestart import (
+    RUNTIMES_KEY,
+    remember,
+    start_early,
+    started_early,
+    take_early,
+)
+from pytest_wsenv.runner.runtime import Runtime, runtime_of
 from pytest_wsenv.runner.spec import parent_env_for_children
 
 pytestmark = [
@@ -80,32 +87,16 @@ def test_a_server_for_another_runtime_is_closed_unused(
     assert early.proc.poll() is not None
 
 
-def _zygotes() -> set[int]:
-    """Fork servers that are children of this process (from ``/proc``)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == os.getpid() and b"zygote.py" in cmdline:
-            found.add(int(entry.name))
-    return found
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_server_nobody_takes_ends_with_the_session(
     pytester: pytest.Pytester, runtime: Runtime
 ) -> None:
     config = _recorded(pytester, runtime)
-    before = _zygotes()
     start_early(config)
-    started = _zygotes() - before
-    assert len(started) == 1
+    (launched,) = started_early(config)
+    assert launched.proc.poll() is None
     config._ensure_unconfigure()  # what pytest does at the end, also after a usage error
-    assert not started & _zygotes()
+    assert launched.proc.poll() is not None
+    assert started_early(config) == []
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from ..config import FOREIGN_OPTIONS, INI_KEYS
 from ..envs.layers import attached_layers
 from ..envs.manager import ReadyEnv
 from ..runner import ChildRequest, ChildSpec, clean_child_env
-from ..runner.forkserver import runtime_of
+from ..runner.runtime import runtime_of
 from ..selection import MemberRun
 from .plan import IsolationPlan
 

@@ -16,7 +16,8 @@ exits: crashes, restarts; ``output.py``, captured, relayed or terminal output an
 ``timeouts.py``, time limits), ``signals.py`` (SIGTERM/SIGHUP like Ctrl-C), ``pool.py`` (child
 processes of a run: prepare, start, event loop, stop), ``process.py`` (one child process and
 its reader thread), ``forkserver.py`` and ``zygote.py`` (children forked from a warm
-interpreter; ``prestart.py`` starts the likely first one while the session plans),
+interpreter; ``runtime.py``, what one serves and starting it; ``prestart.py`` starts the
+likely first one while the session plans),
 ``protocol.py`` (wire format, report and warning rebuilding), ``members.py`` (per-member
 state, summaries), ``standins.py`` (stand-in collection nodes), ``reports.py`` (reports the
 parent makes: crashes, not run).

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pytest_wsenv.errors import EnvBuildError, WsenvError
-from pytest_wsenv.runner.forkserver import ForkServers, Launched
+from pytest_wsenv.runner.forkserver import ForkServers
 from pytest_wsenv.runner.members import Member, State
 from pytest_wsenv.runner.process import (
     ChildProcess,
@@ -36,6 +36,7 @@ from pytest_wsenv.runner.process import (
     OutputOptions,
 )
 from pytest_wsenv.runner.protocol import protocol_error
+from pytest_wsenv.runner.runtime import Launched
 from pytest_wsenv.runner.spec import ChildSpec
 
 __all__ = ["DEFAULT_GRACE", "ChildPool", "Listener", "idle_within_descriptor_limit"]

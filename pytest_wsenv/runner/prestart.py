@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from pytest_wsenv.runner.forkserver import Launched, Runtime, launch_server, runtime_key
+from pytest_wsenv.runner.runtime import Launched, Runtime, launch_server, runtime_key
 from pytest_wsenv.runner.spec import parent_env_for_children
 
-__all__ = ["RUNTIMES_KEY", "remember", "start_early", "take_early"]
+__all__ = ["RUNTIMES_KEY", "remember", "start_early", "started_early", "take_early"]
 
 #: Where sessions record the runtimes their fork servers served (a :class:`pytest.Cache` key).
 RUNTIMES_KEY = "wsenv/forkservers"
@@ -100,6 +100,12 @@ def _close_untaken(config: pytest.Config) -> None:
     for launched in config.stash.get(_EARLY, []):
         launched.close()
     config.stash[_EARLY] = []
+
+
+def started_early(config: pytest.Config) -> list[Launched]:
+    """The servers :func:`start_early` started for ``config`` that nobody has taken yet."""
+    early: list[Launched] = config.stash.get(_EARLY, [])
+    return list(early)
 
 
 def take_early(config: pytest.Config) -> list[Launched]:

@@ -74,7 +74,6 @@ import pytest
 from pytest_wsenv.errors import ChildProtocolError
 from pytest_wsenv.runner.collection import CollectionReplay
 from pytest_wsenv.runner.exits import ExitHandling
-from pytest_wsenv.runner.forkserver import Launched
 from pytest_wsenv.runner.members import (
     ChildSummary,
     Member,
@@ -90,6 +89,7 @@ from pytest_wsenv.runner.prestart import remember
 from pytest_wsenv.runner.reports import (
     member_error_report,
 )
+from pytest_wsenv.runner.runtime import Launched
 from pytest_wsenv.runner.signals import SessionSignals
 from pytest_wsenv.runner.spec import ChildRequest, ChildSpec
 from pytest_wsenv.runner.spread import Spreading

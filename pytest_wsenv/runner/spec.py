@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_wsenv.runner.forkserver import Runtime
+    from pytest_wsenv.runner.runtime import Runtime
 
 __all__ = [
     "MEMBER_ENV",
