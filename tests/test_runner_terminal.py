@@ -31,10 +31,18 @@ def pytest_load_initial_conftests(early_config):
 NOTED = ("-p", "note_terminal_plugin", "-p", "no:cacheprovider")
 
 
+def on_terminal(pytester: pytest.Pytester, files: dict[str, str]) -> Path:
+    """A workspace of one member ``alpha`` of ``files``, forked, with the plugin that notes
+    the terminal."""
+    root = write_workspace(pytester, Member("alpha", files), fork=True)
+    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
+    return root
+
+
 @pytest.fixture
 def terminal_workspace(pytester: pytest.Pytester) -> Path:
-    member = Member(
-        "alpha",
+    return on_terminal(
+        pytester,
         {
             "tests/test_debug.py": (
                 "def test_passes():\n    pass\n\n"
@@ -45,9 +53,6 @@ def terminal_workspace(pytester: pytest.Pytester) -> Path:
             )
         },
     )
-    root = write_workspace(pytester, member, fork=True)
-    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
-    return root
 
 
 def test_pdb_gets_the_terminal_and_the_run_goes_on(terminal_workspace: Path) -> None:
@@ -107,8 +112,8 @@ def test_ctrl_c_at_the_pdb_prompt_is_the_debuggers(terminal_workspace: Path) -> 
 
 
 def test_ctrl_c_in_a_test_on_the_terminal_ends_the_session(pytester: pytest.Pytester) -> None:
-    member = Member(
-        "alpha",
+    root = on_terminal(
+        pytester,
         {
             "tests/test_slow.py": (
                 "import time\n\n"
@@ -117,8 +122,6 @@ def test_ctrl_c_in_a_test_on_the_terminal_ends_the_session(pytester: pytest.Pyte
             )
         },
     )
-    root = write_workspace(pytester, member, fork=True)
-    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
     with Terminal(root, *NOTED, "-s", controlling=True) as term:
         term.expect("started")
         term.interrupt()
@@ -128,8 +131,8 @@ def test_ctrl_c_in_a_test_on_the_terminal_ends_the_session(pytester: pytest.Pyte
 
 
 def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pytester) -> None:
-    member = Member(
-        "alpha",
+    root = on_terminal(
+        pytester,
         {
             "tests/test_print.py": (
                 "def test_one():\n    print('out of one')\n\n"
@@ -137,8 +140,6 @@ def test_capture_no_on_a_terminal_prints_as_pytest_does(pytester: pytest.Pyteste
             )
         },
     )
-    root = write_workspace(pytester, member, fork=True)
-    (root / "note_terminal_plugin.py").write_text(NOTE_TERMINAL)
     with Terminal(root, *NOTED, "-s") as term:
         code = term.finish()
     assert code == 0, term.output
