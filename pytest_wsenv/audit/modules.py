@@ -32,12 +32,12 @@ import sys
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from ..errors import SelectionError
 from ..lock import Lock, Pin
+from ..lock.pins import file_url_path
 from ..target import MarkerEnv, Target
 from ..workspace import Workspace
 
@@ -309,13 +309,11 @@ def _locked_pins(workspace: Workspace, lock: Lock) -> tuple[Pin, ...]:
 
 
 def _local_wheel(root: Path, pin: Pin) -> Path | None:
-    from urllib.request import url2pathname  # imports http.client: only here
-
     for wheel in pin.wheels:
         if wheel.path is not None:
             path = root / wheel.path
         elif wheel.url is not None and wheel.url.startswith("file:"):
-            path = Path(url2pathname(urlsplit(wheel.url).path))
+            path = file_url_path(wheel.url)
         else:
             continue
         if path.is_file():

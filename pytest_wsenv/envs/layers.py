@@ -37,12 +37,12 @@ import shlex
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import ConfigError
+from ..lock.pins import file_url_path
 from .backends._private import write_file
 from .backends.base import IndexSettings, InstallPlan
 from .backends.venv import site_packages
@@ -113,8 +113,6 @@ def layer_plan(
     An editable may come back from the resolver as a directory or a ``file:`` URL (uv writes
     the editables it found through ``[tool.uv.sources]`` that way); both become directories.
     """
-    from urllib.request import url2pathname  # imports http.client: only here
-
     requirements: list[str] = []
     editables: list[Path] = []
     for line in resolved:
@@ -122,7 +120,7 @@ def layer_plan(
         if words and words[0] in ("-e", "--editable") and len(words) == 2:
             target = words[1].strip()
             if target.startswith("file:"):
-                editables.append(Path(url2pathname(urlsplit(target).path)))
+                editables.append(file_url_path(target))
             elif "://" in target or target.startswith("git+"):
                 requirements.append(line.strip())  # an editable from version control
             else:

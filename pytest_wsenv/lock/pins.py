@@ -11,9 +11,16 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..errors import LockError
 
-__all__ = ["Artifact", "Closure", "Pin", "SourceKind", "git_requirement_url"]
+__all__ = ["Artifact", "Closure", "Pin", "SourceKind", "file_url_path", "git_requirement_url"]
 
 SourceKind = Literal["registry", "editable", "virtual", "directory", "path", "git", "url"]
+
+
+def file_url_path(url: str) -> Path:
+    """The local path a ``file:`` URL names."""
+    from urllib.request import url2pathname  # imports http.client: only when needed
+
+    return Path(url2pathname(urlsplit(url).path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from ...errors import EnvBuildError
+from ...lock.pins import file_url_path
 from ._process import Output
 from .base import InstallPlan
 
@@ -168,12 +169,10 @@ def _missing(lines: tuple[str, ...], plan: InstallPlan) -> str | None:
 
 
 def _local_dirs(plan: InstallPlan) -> list[Path]:
-    from urllib.request import url2pathname  # imports http.client: only here
-
     dirs = []
     for link in plan.index.find_links:
         if link.startswith("file://"):
-            dirs.append(Path(url2pathname(urlsplit(link).path)))
+            dirs.append(file_url_path(link))
         elif "://" not in link:
             dirs.append(Path(link))
     return [d for d in dirs if d.is_dir()]
@@ -181,8 +180,6 @@ def _local_dirs(plan: InstallPlan) -> list[Path]:
 
 def missing_locally(plan: InstallPlan) -> tuple[str, ...]:
     """The plan's pins that no local file provides (find-links dirs, ``file:`` URLs)."""
-    from urllib.request import url2pathname  # imports http.client: only here
-
     available: set[tuple[str, str]] = set()
     for directory in _local_dirs(plan):
         for entry in directory.iterdir():
@@ -202,8 +199,7 @@ def missing_locally(plan: InstallPlan) -> tuple[str, ...]:
         except InvalidRequirement:
             continue
         if req.url is not None:
-            parts = urlsplit(req.url)
-            if parts.scheme == "file" and not Path(url2pathname(parts.path)).exists():
+            if urlsplit(req.url).scheme == "file" and not file_url_path(req.url).exists():
                 missing.append(text)
             continue
         pinned = [s.version for s in req.specifier if s.operator in ("==", "===")]

@@ -28,11 +28,11 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from ...errors import EnvBuildError
+from ...lock.pins import file_url_path
 from ..interpreters import Interpreter
 from ._create import create_virtualenv
 from ._diagnose import failure
@@ -169,8 +169,6 @@ def _pip_index_flags(index: IndexSettings) -> list[str]:
 
 
 def _pins_from_report(data: Any) -> tuple[str, ...]:
-    from urllib.request import url2pathname  # imports http.client: only here
-
     editables: list[str] = []
     pins: list[tuple[str, str]] = []
     for item in data.get("install", ()) if isinstance(data, dict) else ():
@@ -179,7 +177,7 @@ def _pins_from_report(data: Any) -> tuple[str, ...]:
         info = item.get("download_info", {})
         url = str(info.get("url", ""))
         if info.get("dir_info", {}).get("editable"):
-            editables.append(f"-e {url2pathname(urlsplit(url).path)}")
+            editables.append(f"-e {file_url_path(url)}")
         elif item.get("is_direct"):
             vcs = info.get("vcs_info")
             if vcs:
