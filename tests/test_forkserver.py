@@ -191,7 +191,7 @@ def test_a_server_that_dies_at_start_says_what_it_printed(tmp_path: Path) -> Non
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\necho 'first line' >&2\necho 'Fatal: no encodings' >&2\nexit 3\n")
     python.chmod(0o755)
-    runtime = Runtime(str(python), (), (), "dies-at-start")
+    runtime = Runtime(str(python), "dies-at-start")
     servers = ForkServers()
     try:
         assert servers.warm(runtime, dict(os.environ)) is None
@@ -200,7 +200,7 @@ def test_a_server_that_dies_at_start_says_what_it_printed(tmp_path: Path) -> Non
         )
     finally:
         servers.close()
-    missing = Runtime(str(tmp_path / "nowhere"), (), (), "missing")
+    missing = Runtime(str(tmp_path / "nowhere"), "missing")
     servers = ForkServers()
     assert servers.warm(missing, dict(os.environ)) is None
     assert servers.why_not(missing).startswith("cannot start a fork server: ")
@@ -214,7 +214,7 @@ def test_server_that_cannot_vouch_for_its_modules_serves_nothing() -> None:
     site = site_packages(python)
     real = runtime_of(Path(getattr(sys, "_base_executable", python)), [site], dict(os.environ))
     assert real is not None
-    partial = Runtime(real.python, real.paths, real.records[:1], real.key + "-partial")
+    partial = Runtime(real.python, real.key + "-partial", real.entries[:1])
     servers = ForkServers()
     try:
         assert servers.warm(partial, dict(os.environ)) is None

@@ -106,8 +106,8 @@ def test_a_server_nobody_takes_ends_with_the_session(
         "{}",
         "[]",
         '[{"python": 3}]',
-        '[{"python": "x", "paths": [], "entries": [["pytest"]]}]',
-        '[{"python": "x", "paths": [1], "entries": []}]',
+        '[{"python": "x", "entries": [["pytest"]]}]',
+        '[{"python": "x", "entries": [[1, null]]}]',
     ],
 )
 def test_a_malformed_record_starts_nothing(pytester: pytest.Pytester, content: str) -> None:
@@ -123,7 +123,7 @@ def test_a_record_whose_environment_is_gone_starts_nothing(
     pytester: pytest.Pytester, runtime: Runtime, tmp_path: Path
 ) -> None:
     record = tmp_path / "pytest-0.dist-info" / "RECORD"
-    gone = Runtime(runtime.python, (str(tmp_path),), (str(record),), "", (("pytest", str(record)),))
+    gone = Runtime(runtime.python, "", (("pytest", str(record)),))
     config = _recorded(pytester, gone)
     start_early(config)
     assert take_early(config) == []

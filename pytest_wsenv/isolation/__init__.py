@@ -48,7 +48,7 @@ def install(config: pytest.Config) -> None:
         stream=plan.stream,
         whole_collection=_whole_collection(plan, preparer),
         durations=lambda: _recorded_durations(config),
-        early_forks=take_early(config),
+        early_forks=take_early(config) if plan.fork else (),  # else closed with config
     )
     # Every argument now belongs to a child: the parent collects nothing in-process.
     config.args = []

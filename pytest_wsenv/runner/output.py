@@ -184,15 +184,12 @@ class OutputHandling(SessionPart):
     def _interrupt_terminal_child(self) -> bool:
         """Ctrl-C while children may have the terminal: it goes to the running ones (see
         ``signals.py``); False when none runs."""
-        running = [
-            m
-            for m in self._every_child()
-            if m.state is State.RUNNING and m.child is not None and m.child.alive
-        ]
-        for m in running:
-            assert m.child is not None
-            m.child.signal_group(signal.SIGINT)
-        return bool(running)
+        taken = False
+        for m in self._every_child():
+            if m.state is State.RUNNING and m.child is not None and m.child.alive:
+                m.child.signal_group(signal.SIGINT)
+                taken = True
+        return taken
 
     def on_output(self, m: Member, stream: int, data: bytes) -> None:
         if self._relay is not None and m.child is not None:

@@ -79,9 +79,6 @@ class ChildPool:
         self.output = output
         #: warm interpreters to fork children from (see ``forkserver.py``)
         self.forks = ForkServers(early_forks) if fork else None
-        if not fork:
-            for launched in early_forks:
-                launched.close()
         self.listener = listener
         self.collect_parallel = collect_parallel
         self.grace = grace

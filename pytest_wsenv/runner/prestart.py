@@ -46,12 +46,13 @@ def _cache_file(config: pytest.Config) -> Path | None:
     return Path(config.rootpath, raw, "v", *RUNTIMES_KEY.split("/"))
 
 
-def _runtime(data: Any) -> Runtime | None:
-    """A :class:`Runtime` from one recorded entry, without its key; ``None`` when malformed."""
+def _recorded_entries(data: Any) -> tuple[str, tuple[tuple[str, str | None], ...]] | None:
+    """The interpreter and :attr:`Runtime.entries` of one recorded runtime; ``None`` when
+    malformed."""
     if not isinstance(data, dict):
         return None
-    python, paths, entries = data.get("python"), data.get("paths"), data.get("entries")
-    if not isinstance(python, str) or not isinstance(paths, list) or not isinstance(entries, list):
+    python, entries = data.get("python"), data.get("entries")
+    if not isinstance(python, str) or not isinstance(entries, list):
         return None
     pairs: list[tuple[str, str | None]] = []
     for entry in entries:
@@ -60,10 +61,7 @@ def _runtime(data: Any) -> Runtime | None:
         if not (entry[1] is None or isinstance(entry[1], str)):
             return None
         pairs.append((entry[0], entry[1]))
-    if not all(isinstance(p, str) for p in paths):
-        return None
-    records = tuple(record for _, record in pairs if record is not None)
-    return Runtime(python, tuple(paths), records, "", tuple(pairs))
+    return python, tuple(pairs)
 
 
 def start_early(config: pytest.Config) -> None:
@@ -79,17 +77,16 @@ def start_early(config: pytest.Config) -> None:
     if not isinstance(recorded, list) or not recorded:
         return
     config.stash[_RECORDED] = recorded
-    runtime = _runtime(recorded[0])
-    if runtime is None:
+    found = _recorded_entries(recorded[0])
+    if found is None:
         return
+    python, entries = found
     env = parent_env_for_children(os.environ)
-    key = runtime_key(runtime.python, env, runtime.entries)
+    key = runtime_key(python, env, entries)
     if key is None:  # the environment is gone or changed
         return
     try:
-        launched = launch_server(
-            Runtime(runtime.python, runtime.paths, runtime.records, key, runtime.entries), env
-        )
+        launched = launch_server(Runtime(python, key, entries), env)
     except OSError:
         return
     config.stash[_EARLY] = [launched]
@@ -121,7 +118,7 @@ def remember(config: pytest.Config, runtimes: list[Runtime]) -> None:
     if cache is None or not runtimes:
         return
     data = [
-        {"python": r.python, "paths": [*r.paths], "entries": [[n, rec] for n, rec in r.entries]}
+        {"python": r.python, "entries": [[name, record] for name, record in r.entries]}
         for r in runtimes
     ]
     if data != config.stash.get(_RECORDED, None):

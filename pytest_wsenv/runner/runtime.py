@@ -34,21 +34,27 @@ _SET_AFTER_FORK = frozenset({"PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE"})
 class Runtime:
     """pytest and its requirements as one environment holds them.
 
-    ``python`` is the base interpreter, ``paths`` the directories holding the
-    distributions (site-packages first, then attached layers), ``records`` their
-    ``RECORD`` files; ``key`` hashes the interpreter, the start-time ``PYTHON*``
-    variables and every ``RECORD``'s rows for files inside site-packages (each with its
-    hash), so two environments with the same key have the same importable files.
-    ``entries`` are the distributions hashed, in order, each with its ``RECORD`` (``None``
-    where the environment does not have it): what :func:`runtime_key` needs to hash them
-    again.
+    ``python`` is the base interpreter; ``entries`` the distributions (pytest, then its
+    requirements), each with its ``RECORD`` file (``None`` where the environment does not
+    have it); ``key`` hashes the interpreter, the start-time ``PYTHON*`` variables and every
+    ``RECORD``'s rows for files inside site-packages (each with its hash), so two
+    environments with the same key have the same importable files (:func:`runtime_key`).
     """
 
     python: str
-    paths: tuple[str, ...]
-    records: tuple[str, ...]
     key: str
     entries: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def records(self) -> tuple[str, ...]:
+        """The ``RECORD`` files of the distributions the environment has."""
+        return tuple(record for _, record in self.entries if record is not None)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The directories holding them (site-packages, attached layers), in the order
+        their distributions come."""
+        return tuple(dict.fromkeys(os.path.dirname(os.path.dirname(r)) for r in self.records))
 
 
 def _dist_infos(directory: Path) -> dict[str, Path]:
@@ -125,17 +131,11 @@ def runtime_of(python: Path, site_dirs: list[Path], env: Mapping[str, str]) -> R
     if pytest_info is None:
         return None
     entries: list[tuple[str, str | None]] = []
-    paths: list[str] = []
     for name in dict.fromkeys(["pytest", *_requirement_names(pytest_info)]):
         info = find(name)
         entries.append((name, None if info is None else str(info / "RECORD")))
-        if info is not None and str(info.parent) not in paths:
-            paths.append(str(info.parent))
     key = runtime_key(python, env, entries)
-    if key is None:
-        return None
-    records = tuple(record for _, record in entries if record is not None)
-    return Runtime(str(python), tuple(paths), records, key, tuple(entries))
+    return None if key is None else Runtime(str(python), key, tuple(entries))
 
 
 @dataclasses.dataclass(slots=True)
