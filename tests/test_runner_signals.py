@@ -99,3 +99,50 @@ def test_children_die_with_a_killed_parent(pytester: pytest.Pytester, fork: bool
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert gone_soon(child), f"the child {child} outlived its killed parent"
+
+
+#: A plugin for the parent: once the child's test has started (its pid file exists), a
+#: thread of the parent sends SIGINT to itself. The kernel then delivers it to that thread,
+#: not to the main thread, as it may deliver a terminal's Ctrl-C or a SIGTERM.
+SIGNAL_FROM_A_THREAD = """
+import os, signal, threading, time
+
+def _send(pidfile):
+    while not (os.path.exists(pidfile) and open(pidfile).read()):
+        time.sleep(0.05)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+def pytest_sessionstart(session):
+    threading.Thread(target=_send, args=(os.environ["PIDFILE"],), daemon=True).start()
+"""
+
+
+def test_a_signal_that_reaches_another_thread_still_stops_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pidfile = pytester.path / "child.pid"
+    root = write_workspace(
+        pytester,
+        hanging_member(pidfile),
+        fork=True,
+        root_files={"signal_from_a_thread.py": SIGNAL_FROM_A_THREAD},
+    )
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "signal_from_a_thread"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**env, "PYTHONPATH": str(root)},
+        start_new_session=True,
+    )
+    child = wait_for_pid(pidfile, proc)
+    try:
+        output = proc.communicate(timeout=30)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    assert gone_soon(child)

@@ -183,15 +183,16 @@ class ChildPool:
         on_time: Callable[[], None] | None = None,
     ) -> None:
         """Handle events until ``done()``; blocks on the queue in between, at most until the
-        next deadline that ``timer()`` names (seconds from now, or None), when it calls
-        ``on_time()``."""
+        next deadline that ``timer()`` names (seconds from now, or None), and calls
+        ``on_time()`` whenever it waited without an event."""
         while not done():
             if self._alive == 0 and self._preparing == 0:
                 states = ", ".join(f"{m.key}={m.state.value}" for m in self.members)
                 raise RuntimeError(f"pytest-wsenv runner is waiting for nothing ({states})")
             wait = timer() if timer is not None else None
+            timeout = _WAKE_EVERY if wait is None else min(max(wait, 0.0), _WAKE_EVERY)
             try:
-                event = self.events.get(timeout=None if wait is None else max(wait, 0.0))
+                event = self.events.get(timeout=timeout)
             except queue.Empty:
                 if on_time is not None:
                     on_time()
@@ -312,6 +313,12 @@ class ChildPool:
             if self.forks is not None:
                 self.forks.close(kill=True)
 
+
+#: The longest the main thread blocks at once. A signal (Ctrl-C, SIGTERM) that the kernel
+#: delivers to another thread of this process (a reader, a preparer) only sets a flag; its
+#: handler runs when the main thread next wakes, and a wait on the event queue is broken
+#: only by a signal delivered to the main thread itself.
+_WAKE_EVERY = 0.2
 
 #: Descriptors kept free for everything else (pytest, plugins, files, fork servers).
 _SPARE_DESCRIPTORS = 48
